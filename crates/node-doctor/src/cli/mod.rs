@@ -1,0 +1,107 @@
+//! The command line: argument definitions here, one file per subcommand.
+
+pub mod check;
+pub mod explain;
+pub mod snapshot;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "node-doctor",
+    version,
+    about = "Finds the cause of a sick Kubernetes node, shows the evidence, says what to do"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Diagnose this machine (or a saved snapshot) once.
+    Check(CheckArgs),
+    /// Record snapshots of this machine to a file, for `check --from`.
+    Snapshot(SnapshotArgs),
+    /// List the checks, one line each.
+    Checks,
+    /// Explain a check: symptom, evidence, cause and fix.
+    Explain {
+        /// Check id, as listed by `node-doctor checks`.
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RootArg {
+    /// Directory the host's filesystem is visible under (`/host` in a DaemonSet).
+    #[arg(long, env = "NODE_DOCTOR_ROOT", default_value = "/")]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SampleArgs {
+    /// Time between the two samples rates are computed from; 0 takes one sample.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Give up reading processes after this long and report what was read.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub deadline: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+    /// Run only this check (repeatable).
+    #[arg(long = "only", value_name = "ID")]
+    pub only: Vec<String>,
+    #[command(flatten)]
+    pub sample: SampleArgs,
+    /// Replay a file written by `node-doctor snapshot` instead of reading the host.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// File to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub sample: SampleArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Critical,
+}
+
+/// "1s", "500ms", "2m", or a bare "0".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (use e.g. 1s, 500ms, 0)"))
+}
+
+/// Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 the tool failed.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_FAILED: u8 = 2;

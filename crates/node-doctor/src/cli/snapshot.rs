@@ -1,0 +1,39 @@
+//! `node-doctor snapshot` and the sampling shared with `check`.
+
+use super::{SampleArgs, SnapshotArgs};
+use node_doctor::host::HostRoot;
+use node_doctor::snapshot::{CollectOptions, Recording, Snapshot, collect};
+use std::time::Instant;
+
+/// Takes one sample, or two `window` apart so rates exist in one-shot mode.
+pub fn sample(host: &HostRoot, args: &SampleArgs) -> Vec<Snapshot> {
+    let deadline = Instant::now() + args.deadline + args.window;
+    let opts = CollectOptions {
+        deadline: Some(deadline),
+    };
+    let first = collect(host, &opts);
+    if args.window.is_zero() {
+        return vec![first];
+    }
+    std::thread::sleep(args.window);
+    vec![first, collect(host, &opts)]
+}
+
+pub fn run(args: &SnapshotArgs) -> anyhow::Result<u8> {
+    let host = HostRoot::new(&args.root.root);
+    let rec = Recording::new(sample(&host, &args.sample));
+    rec.save(&args.output)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write snapshot: {e}", args.output.display()))?;
+    let s = rec
+        .samples
+        .last()
+        .expect("sample returns at least one snapshot");
+    eprintln!(
+        "wrote {} sample(s), {} processes, {} unreadable files, to {}",
+        rec.samples.len(),
+        s.processes.len(),
+        s.unavailable.len(),
+        args.output.display()
+    );
+    Ok(super::EXIT_OK)
+}

@@ -1,0 +1,119 @@
+//! Cgroup controllers: what the kernel counts (`/proc/cgroups`) against what the cgroup
+//! filesystems show. The two differ by cgroups that were removed but are still pinned by
+//! charged memory ("dying" memcgs, incident 2b): the kernel keeps counting them, `rmdir`
+//! already made them invisible.
+
+use super::kernel::Mount;
+use super::{HostRoot, Unavailable, parse_with};
+use procfs_core::{CGroupControllers, FromBufRead};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cgroups {
+    /// `/proc/cgroups`: one entry per controller.
+    pub controllers: Vec<Controller>,
+    /// Cgroup directories found under each v1 controller's mount, by controller name.
+    pub v1_directories: BTreeMap<String, u64>,
+    /// Cgroup directories under the v2 (unified) mount, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v2_directories: Option<u64>,
+    /// `nr_dying_descendants` of the v2 root's `cgroup.stat`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v2_dying_descendants: Option<u64>,
+    /// Where the v2 hierarchy is mounted (host path), e.g. `/sys/fs/cgroup` or
+    /// `/sys/fs/cgroup/unified` on a hybrid host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v2_mount: Option<String>,
+    /// Where each v1 controller is mounted (host path).
+    #[serde(default)]
+    pub v1_mounts: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Controller {
+    pub name: String,
+    /// v1 hierarchy id; 0 when the controller is on the v2 hierarchy or unmounted.
+    pub hierarchy: u32,
+    pub num_cgroups: u32,
+    pub enabled: bool,
+}
+
+/// Bound on how many cgroup directories are walked per hierarchy, so a node that leaks
+/// cgroups cannot make the scan unbounded.
+const MAX_DIRS: u64 = 200_000;
+
+pub fn read_cgroups(
+    host: &HostRoot,
+    mounts: Option<&[Mount]>,
+    unavailable: &mut Vec<Unavailable>,
+) -> Cgroups {
+    let mut out = Cgroups::default();
+    if let Ok(b) = host.read("proc/cgroups").map_err(|u| unavailable.push(u))
+        && let Ok(c) = parse_with("proc/cgroups", &b, |b| CGroupControllers::from_buf_read(b))
+            .map_err(|u| unavailable.push(u))
+    {
+        out.controllers =
+            c.0.into_iter()
+                .map(|c| Controller {
+                    name: c.name,
+                    hierarchy: c.hierarchy,
+                    num_cgroups: c.num_cgroups,
+                    enabled: c.enabled,
+                })
+                .collect();
+    }
+    let Some(mounts) = mounts else { return out };
+    for m in mounts {
+        match m.fs_type.as_str() {
+            "cgroup2" if out.v2_mount.is_none() => {
+                let dir = host.path(&m.mount_point);
+                out.v2_directories = Some(count_dirs(&dir));
+                out.v2_dying_descendants = std::fs::read_to_string(dir.join("cgroup.stat"))
+                    .ok()
+                    .and_then(|s| stat_field(&s, "nr_dying_descendants"));
+                out.v2_mount = Some(m.mount_point.clone());
+            }
+            "cgroup" => {
+                for opt in m.super_options.split(',') {
+                    if out.controllers.iter().any(|c| c.name == opt)
+                        && !out.v1_directories.contains_key(opt)
+                    {
+                        out.v1_directories
+                            .insert(opt.to_string(), count_dirs(&host.path(&m.mount_point)));
+                        out.v1_mounts.insert(opt.to_string(), m.mount_point.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn stat_field(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+}
+
+/// Counts the directory itself and every directory below it (each is one cgroup).
+fn count_dirs(root: &Path) -> u64 {
+    let mut count = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        count += 1;
+        if count >= MAX_DIRS {
+            break;
+        }
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    count
+}

@@ -1,0 +1,24 @@
+//! The `node-doctor` binary: argument definitions and glue; the work is in the library.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command, EXIT_FAILED};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Check(args) => cli::check::run(args),
+        Command::Snapshot(args) => cli::snapshot::run(args),
+        Command::Checks => cli::explain::list(),
+        Command::Explain { id } => cli::explain::explain(id),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("node-doctor: error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
