@@ -42,8 +42,16 @@ fn run(h: &History) -> Outcome {
     out
 }
 
-fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+/// Bytes in the largest binary unit that keeps a leading digit ("1.5 GiB", "64.0 KiB").
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[unit]) }
 }
 
 /// One finding for a filesystem whose blocks or inodes are over a band.
@@ -64,7 +72,7 @@ pub fn assess(fs: &FilesystemUsage) -> Option<Finding> {
         _ => format!(
             "{} of space used, {} free",
             pct(blocks),
-            gib(fs.blocks_avail * fs.block_size)
+            human_bytes(fs.blocks_avail.saturating_mul(fs.block_size))
         ),
     };
     let holds = fs.paths.join(", ");
@@ -161,4 +169,14 @@ fn remedy_for(fs: &FilesystemUsage) -> String {
         "; deleted files still held open: `find /proc/*/fd -lname '*(deleted)' 2>/dev/null`.",
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_bytes_units() {
+        assert_eq!(super::human_bytes(0), "0 B");
+        assert_eq!(super::human_bytes(65536), "64.0 KiB");
+        assert_eq!(super::human_bytes(3 << 30), "3.0 GiB");
+    }
 }

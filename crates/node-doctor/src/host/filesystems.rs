@@ -88,7 +88,7 @@ pub fn read_filesystems(
         let mount = mounts.and_then(|m| mount_of(m, watched, &device));
         out.push(FilesystemUsage {
             paths: vec![(*watched).to_string()],
-            mount_point: mount.map_or_else(|| (*watched).to_string(), |m| m.mount_point.clone()),
+            mount_point: mount.map_or_else(|| (*watched).to_string(), |m| host_relative(&m.mount_point, host)),
             fs_type: mount.map(|m| m.fs_type.clone()),
             source: mount.and_then(|m| m.source.clone()),
             device,
@@ -101,6 +101,18 @@ pub fn read_filesystems(
         });
     }
     out
+}
+
+/// A mount point as seen from the host root: when the table was read from outside that
+/// root (the root is a directory of the reader's own namespace), its prefix is stripped.
+fn host_relative(mount_point: &str, host: &HostRoot) -> String {
+    let root = host.root().to_string_lossy();
+    match mount_point.strip_prefix(root.trim_end_matches('/')) {
+        Some(rest) if root != "/" && (rest.is_empty() || rest.starts_with('/')) => {
+            if rest.is_empty() { "/".into() } else { rest.into() }
+        }
+        _ => mount_point.to_string(),
+    }
 }
 
 /// The mount holding `path` on `device`: the longest mount point that is a prefix of the

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Scan benchmark (issue: foundation). For N idle processes, times
+#   node-doctor check --window 0 --format json      (one sample, all checks)
+# against, in the same run,
+#   ps -e -o pid,ppid,stat,nlwp,uid,comm
+# and reports medians, peak RSS and the ratio. Target at N=10000: <= 2x ps, < 40 MiB RSS.
+# Usage: bench/scan.sh [N...]   (default 1000 5000 10000); needs a release build.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${NODE_DOCTOR_BIN:-$here/../target/release/node-doctor}
+rounds=${ROUNDS:-7}
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(1000 5000 10000)
+echo "scan benchmark on $(uname -r), $(nproc) cores, $(date -u +%F)"
+for n in "${sizes[@]}"; do
+  coproc HOLD { python3 "$here/spawn_idle.py" "$n"; }
+  read -r _ <&"${HOLD[0]}"
+  echo "N=$n idle processes ($(ls -d /proc/[0-9]* | wc -l) in /proc)"
+  python3 "$here/run_compare.py" "$rounds" \
+    -- ps ps -e -o pid,ppid,stat,nlwp,uid,comm \
+    -- node-doctor "$bin" check --window 0 --format json --fail-on critical
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" 2>/dev/null || true
+done

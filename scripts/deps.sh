@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need and this machine lacks. Idempotent: a package
+# already installed is not touched, and apt-get runs only when something is missing.
+set -euo pipefail
+
+# Debian packages the test suite uses:
+#   procps     - ps, the benchmark's baseline and a test helper
+#   time       - GNU time, peak RSS in the benchmarks
+#   util-linux - mount/umount for the tmpfs filesystems the disk tests make
+#   python3    - the benchmark helpers and fixture capture
+packages=(procps time util-linux python3)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo is missing: this machine kind ships a Rust toolchain" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
