@@ -49,12 +49,20 @@ fn explain_prints_the_knowledge_page() {
             .stdout(predicate::str::contains("**Evidence read.**"))
             .stdout(predicate::str::contains("**Fix.**"));
     }
-    node_doctor().args(["explain", "no-such-check"]).assert().code(2).stderr(predicate::str::contains("unknown check id"));
+    node_doctor()
+        .args(["explain", "no-such-check"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown check id"));
 }
 
 #[test]
 fn unknown_only_id_is_a_tool_failure() {
-    node_doctor().args(["check", "--only", "nope", "--window", "0"]).assert().code(2).stderr(predicate::str::contains("\"nope\""));
+    node_doctor()
+        .args(["check", "--only", "nope", "--window", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("\"nope\""));
 }
 
 #[test]
@@ -63,8 +71,20 @@ fn fail_on_sets_the_exit_code() {
     let r = root.path().to_str().unwrap();
     let (code, doc) = check_json(&["--root", r, "--window", "0", "--only", "pid-exhaustion"]);
     assert_eq!(code, 1);
-    assert_eq!(findings_of(&doc, "pid-exhaustion")[0]["severity"], "warning");
-    let (code, _) = check_json(&["--root", r, "--window", "0", "--only", "pid-exhaustion", "--fail-on", "critical"]);
+    assert_eq!(
+        findings_of(&doc, "pid-exhaustion")[0]["severity"],
+        "warning"
+    );
+    let (code, _) = check_json(&[
+        "--root",
+        r,
+        "--window",
+        "0",
+        "--only",
+        "pid-exhaustion",
+        "--fail-on",
+        "critical",
+    ]);
     assert_eq!(code, 0);
 }
 
@@ -72,16 +92,35 @@ fn fail_on_sets_the_exit_code() {
 fn human_output_groups_counts_and_has_no_colour_off_a_tty() {
     let root = warning_root();
     let out = node_doctor()
-        .args(["check", "--root", root.path().to_str().unwrap(), "--window", "0", "--only", "pid-exhaustion", "--only", "fd-exhaustion"])
+        .args([
+            "check",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--window",
+            "0",
+            "--only",
+            "pid-exhaustion",
+            "--only",
+            "fd-exhaustion",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(!text.contains('\x1b'), "no ANSI codes when stdout is not a terminal");
-    assert!(text.contains("WARNING pid-exhaustion: 81 of 100 task ids in use (81.0%"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "no ANSI codes when stdout is not a terminal"
+    );
+    assert!(
+        text.contains("WARNING pid-exhaustion: 81 of 100 task ids in use (81.0%"),
+        "{text}"
+    );
     assert!(text.contains("  evidence:\n"), "{text}");
     assert!(text.contains("  remedy: "), "{text}");
     let last = text.lines().last().unwrap();
-    assert_eq!(last, "1 findings (0 critical, 1 warning, 0 info), 0 unknown, 2 checks run");
+    assert_eq!(
+        last,
+        "1 findings (0 critical, 1 warning, 0 info), 0 unknown, 2 checks run"
+    );
 }
 
 #[test]
@@ -89,7 +128,15 @@ fn root_comes_from_the_environment_too() {
     let root = warning_root();
     let out = node_doctor()
         .env("NODE_DOCTOR_ROOT", root.path())
-        .args(["check", "--window", "0", "--only", "pid-exhaustion", "--format", "json"])
+        .args([
+            "check",
+            "--window",
+            "0",
+            "--only",
+            "pid-exhaustion",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -103,14 +150,28 @@ fn snapshot_replays_to_the_same_findings() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("snap.json");
     node_doctor()
-        .args(["snapshot", "--root", root.path().to_str().unwrap(), "--window", "10ms", "-o", file.to_str().unwrap()])
+        .args([
+            "snapshot",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--window",
+            "10ms",
+            "-o",
+            file.to_str().unwrap(),
+        ])
         .assert()
         .success();
     let (code_live, live) = check_json(&["--root", root.path().to_str().unwrap(), "--window", "0"]);
     let (code_replay, replay) = check_json(&["--from", file.to_str().unwrap()]);
     assert_eq!(code_live, code_replay);
     let tree_findings = |d: &serde_json::Value| {
-        d["findings"].as_array().unwrap().iter().filter(|f| f["check"] != "disk-pressure").cloned().collect::<Vec<_>>()
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] != "disk-pressure")
+            .cloned()
+            .collect::<Vec<_>>()
     };
     assert_eq!(tree_findings(&live), tree_findings(&replay));
     assert_eq!(replay["host"]["samples"], 2);
@@ -124,15 +185,39 @@ fn bad_snapshot_files_fail_clearly_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.json");
     node_doctor()
-        .args(["snapshot", "--root", fixture("healthy").to_str().unwrap(), "--window", "0", "-o", good.to_str().unwrap()])
+        .args([
+            "snapshot",
+            "--root",
+            fixture("healthy").to_str().unwrap(),
+            "--window",
+            "0",
+            "-o",
+            good.to_str().unwrap(),
+        ])
         .assert()
         .success();
     let bytes = std::fs::read(&good).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("truncated.json", bytes[..bytes.len() / 2].to_vec(), "corrupt or truncated"),
-        ("garbage.json", b"\x00\xffnot json at all".to_vec(), "corrupt or truncated"),
-        ("schema.json", br#"{"schema":"something/v9","samples":[]}"#.to_vec(), "schema \"something/v9\" is not supported"),
-        ("empty.json", br#"{"schema":"node-doctor.snapshot/v1","samples":[]}"#.to_vec(), "holds no samples"),
+        (
+            "truncated.json",
+            bytes[..bytes.len() / 2].to_vec(),
+            "corrupt or truncated",
+        ),
+        (
+            "garbage.json",
+            b"\x00\xffnot json at all".to_vec(),
+            "corrupt or truncated",
+        ),
+        (
+            "schema.json",
+            br#"{"schema":"something/v9","samples":[]}"#.to_vec(),
+            "schema \"something/v9\" is not supported",
+        ),
+        (
+            "empty.json",
+            br#"{"schema":"node-doctor.snapshot/v1","samples":[]}"#.to_vec(),
+            "holds no samples",
+        ),
         ("emptyfile.json", Vec::new(), "corrupt or truncated"),
     ];
     for (name, content, msg) in cases {
@@ -146,13 +231,23 @@ fn bad_snapshot_files_fail_clearly_naming_the_file() {
             .stderr(predicate::str::contains(msg));
     }
     node_doctor()
-        .args(["check", "--from", dir.path().join("missing.json").to_str().unwrap()])
+        .args([
+            "check",
+            "--from",
+            dir.path().join("missing.json").to_str().unwrap(),
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("missing.json: cannot read snapshot"));
+        .stderr(predicate::str::contains(
+            "missing.json: cannot read snapshot",
+        ));
 }
 
 #[test]
 fn bad_durations_are_rejected() {
-    node_doctor().args(["check", "--window", "soon"]).assert().code(2).stderr(predicate::str::contains("soon"));
+    node_doctor()
+        .args(["check", "--window", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("soon"));
 }

@@ -35,7 +35,13 @@ impl Drop for CgroupGuard {
 /// snapshot (v1 `pids` hierarchy, else the v2 mount).
 fn pids_mount() -> PathBuf {
     let s = snapshot_of("/");
-    let m = s.cgroups.v1_mounts.get("pids").cloned().or(s.cgroups.v2_mount.clone()).expect("a pids or v2 cgroup mount");
+    let m = s
+        .cgroups
+        .v1_mounts
+        .get("pids")
+        .cloned()
+        .or(s.cgroups.v2_mount.clone())
+        .expect("a pids or v2 cgroup mount");
     PathBuf::from(m)
 }
 
@@ -49,7 +55,10 @@ fn make_cgroup(base: &Path, rel: &str) -> CgroupGuard {
             dirs.push(cur.clone());
         }
     }
-    CgroupGuard { dirs, children: Vec::new() }
+    CgroupGuard {
+        dirs,
+        children: Vec::new(),
+    }
 }
 
 #[test]
@@ -64,7 +73,9 @@ fn check_of_this_host_is_valid_json() {
     assert!(doc["host"]["processes"].as_u64().unwrap() > 1);
     assert_eq!(doc["host"]["checks_run"].as_array().unwrap().len(), 3);
     for f in doc["findings"].as_array().unwrap() {
-        for key in ["check", "severity", "summary", "cause", "remedy", "evidence", "subjects"] {
+        for key in [
+            "check", "severity", "summary", "cause", "remedy", "evidence", "subjects",
+        ] {
             assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
         }
     }
@@ -80,7 +91,11 @@ fn process_in_a_container_cgroup_shows_its_container_and_pod() {
     let child = Command::new("sleep").arg("60").spawn().unwrap();
     let pid = child.id() as i32;
     guard.children.push(child);
-    std::fs::write(guard.dirs.last().unwrap().join("cgroup.procs"), pid.to_string()).unwrap();
+    std::fs::write(
+        guard.dirs.last().unwrap().join("cgroup.procs"),
+        pid.to_string(),
+    )
+    .unwrap();
 
     let s = snapshot_of("/");
     let p = s.process(pid).expect("the child is in the snapshot");
@@ -109,7 +124,11 @@ fn kubelet_tmpfs(options: &str) -> TmpfsGuard {
     std::os::unix::fs::symlink("/proc", root.path().join("proc")).unwrap();
     let mount = root.path().join("var/lib/kubelet");
     std::fs::create_dir_all(&mount).unwrap();
-    let ok = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(&mount).status().unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
     assert!(ok.success(), "mount tmpfs");
     TmpfsGuard { mount, _root: root }
 }
@@ -118,13 +137,43 @@ fn kubelet_tmpfs(options: &str) -> TmpfsGuard {
 fn full_kubelet_filesystem_is_critical_naming_its_mount() {
     assert_root();
     let fs = kubelet_tmpfs("size=4m");
-    let root = fs.mount.parent().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let root = fs
+        .mount
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     // Healthy first: no finding about it.
-    let (_, doc) = check_json(&["--root", root.to_str().unwrap(), "--window", "0", "--only", "disk-pressure"]);
-    assert!(findings_of(&doc, "disk-pressure").iter().all(|f| f["subjects"][0]["path"] != "/var/lib/kubelet"));
+    let (_, doc) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--window",
+        "0",
+        "--only",
+        "disk-pressure",
+    ]);
+    assert!(
+        findings_of(&doc, "disk-pressure")
+            .iter()
+            .all(|f| f["subjects"][0]["path"] != "/var/lib/kubelet")
+    );
 
-    std::fs::write(fs.mount.join("fill"), vec![7u8; 4 * 1024 * 1024 - 64 * 1024]).unwrap();
-    let (code, doc) = check_json(&["--root", root.to_str().unwrap(), "--window", "0", "--only", "disk-pressure"]);
+    std::fs::write(
+        fs.mount.join("fill"),
+        vec![7u8; 4 * 1024 * 1024 - 64 * 1024],
+    )
+    .unwrap();
+    let (code, doc) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--window",
+        "0",
+        "--only",
+        "disk-pressure",
+    ]);
     assert_eq!(code, 1);
     let ours: Vec<_> = findings_of(&doc, "disk-pressure")
         .into_iter()
@@ -132,9 +181,26 @@ fn full_kubelet_filesystem_is_critical_naming_its_mount() {
         .collect();
     assert_eq!(ours.len(), 1, "{doc:#}");
     assert_eq!(ours[0]["severity"], "critical");
-    assert!(ours[0]["summary"].as_str().unwrap().starts_with("filesystem /var/lib/kubelet (holds /var/lib/kubelet): 9"));
-    assert!(ours[0]["evidence"][2]["observed"].as_str().unwrap().contains("is mounted at /var/lib/kubelet (tmpfs tmpfs)"), "{:#}", ours[0]);
-    assert!(ours[0]["remedy"].as_str().unwrap().contains("crictl rmi --prune"));
+    assert!(
+        ours[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("filesystem /var/lib/kubelet (holds /var/lib/kubelet): 9")
+    );
+    assert!(
+        ours[0]["evidence"][2]["observed"]
+            .as_str()
+            .unwrap()
+            .contains("is mounted at /var/lib/kubelet (tmpfs tmpfs)"),
+        "{:#}",
+        ours[0]
+    );
+    assert!(
+        ours[0]["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("crictl rmi --prune")
+    );
 }
 
 #[test]
@@ -146,12 +212,28 @@ fn inode_exhaustion_is_reported_even_with_space_left() {
             break;
         }
     }
-    let root = fs.mount.parent().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let root = fs
+        .mount
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let s = snapshot_of(&root);
-    let fsu = s.filesystems.iter().find(|f| f.paths.contains(&"/var/lib/kubelet".to_string())).expect("kubelet fs measured");
+    let fsu = s
+        .filesystems
+        .iter()
+        .find(|f| f.paths.contains(&"/var/lib/kubelet".to_string()))
+        .expect("kubelet fs measured");
     let finding = node_doctor::checks::disk_pressure::assess(fsu).expect("inodes over the band");
     assert!(finding.severity >= Severity::Warning);
-    assert!(finding.summary.contains("of inodes used"), "{}", finding.summary);
+    assert!(
+        finding.summary.contains("of inodes used"),
+        "{}",
+        finding.summary
+    );
     assert!(finding.remedy.contains("find "), "{}", finding.remedy);
 }
 
@@ -159,21 +241,47 @@ fn inode_exhaustion_is_reported_even_with_space_left() {
 fn replay_of_a_live_snapshot_gives_identical_findings() {
     assert_root();
     let fs = kubelet_tmpfs("size=4m");
-    std::fs::write(fs.mount.join("fill"), vec![1u8; 4 * 1024 * 1024 - 32 * 1024]).unwrap();
-    let root = fs.mount.parent().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    std::fs::write(
+        fs.mount.join("fill"),
+        vec![1u8; 4 * 1024 * 1024 - 32 * 1024],
+    )
+    .unwrap();
+    let root = fs
+        .mount
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("snap.json");
     node_doctor()
-        .args(["snapshot", "--root", root.to_str().unwrap(), "--window", "0", "-o", file.to_str().unwrap()])
+        .args([
+            "snapshot",
+            "--root",
+            root.to_str().unwrap(),
+            "--window",
+            "0",
+            "-o",
+            file.to_str().unwrap(),
+        ])
         .assert()
         .success();
     let (_, replay) = check_json(&["--from", file.to_str().unwrap()]);
-    assert!(!findings_of(&replay, "disk-pressure").is_empty(), "the replay has a finding to compare");
+    assert!(
+        !findings_of(&replay, "disk-pressure").is_empty(),
+        "the replay has a finding to compare"
+    );
 
     // The library over the same recording gives the same findings, field for field.
     let rec = node_doctor::snapshot::Recording::load(&file).unwrap();
     let report = run_checks(&rec.samples, &[]);
-    assert_eq!(serde_json::to_value(&report.findings).unwrap(), replay["findings"]);
+    assert_eq!(
+        serde_json::to_value(&report.findings).unwrap(),
+        replay["findings"]
+    );
 }
 
 #[test]
@@ -196,7 +304,10 @@ fn processes_exiting_during_the_scan_are_not_errors() {
         let s = snapshot_of("/");
         vanished += s.process_scan.vanished;
         for p in &s.process_scan.problems {
-            assert!(!p.reason.contains("No such file") && !p.reason.contains("No such process"), "vanishing reported as a problem: {p}");
+            assert!(
+                !p.reason.contains("No such file") && !p.reason.contains("No such process"),
+                "vanishing reported as a problem: {p}"
+            );
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -213,5 +324,9 @@ fn a_passed_deadline_reports_unknown_instead_of_waiting() {
     assert!(doc["findings"].as_array().unwrap().is_empty());
     let unknown = doc["unknown"].as_array().unwrap();
     assert_eq!(unknown.len(), 3, "{unknown:#?}");
-    assert!(unknown.iter().all(|u| u["reason"].as_str().unwrap().contains("deadline")));
+    assert!(
+        unknown
+            .iter()
+            .all(|u| u["reason"].as_str().unwrap().contains("deadline"))
+    );
 }

@@ -112,7 +112,9 @@ pub fn run(checks: &[&'static CheckDef], history: &History, deadline: Option<Ins
             }));
     }
     // Most severe first; within a severity keep check order (stable sort).
-    report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    report
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.severity));
     report
 }
 

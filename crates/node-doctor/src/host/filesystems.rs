@@ -88,7 +88,10 @@ pub fn read_filesystems(
         let mount = mounts.and_then(|m| mount_of(m, watched, &device));
         out.push(FilesystemUsage {
             paths: vec![(*watched).to_string()],
-            mount_point: mount.map_or_else(|| (*watched).to_string(), |m| host_relative(&m.mount_point, host)),
+            mount_point: mount.map_or_else(
+                || (*watched).to_string(),
+                |m| host_relative(&m.mount_point, host),
+            ),
             fs_type: mount.map(|m| m.fs_type.clone()),
             source: mount.and_then(|m| m.source.clone()),
             device,
@@ -109,7 +112,11 @@ fn host_relative(mount_point: &str, host: &HostRoot) -> String {
     let root = host.root().to_string_lossy();
     match mount_point.strip_prefix(root.trim_end_matches('/')) {
         Some(rest) if root != "/" && (rest.is_empty() || rest.starts_with('/')) => {
-            if rest.is_empty() { "/".into() } else { rest.into() }
+            if rest.is_empty() {
+                "/".into()
+            } else {
+                rest.into()
+            }
         }
         _ => mount_point.to_string(),
     }

@@ -264,7 +264,17 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
     let fd_rel = format!("proc/{pid}/fd");
     match std::fs::read_dir(host.path(&fd_rel)) {
         // Entries are fd numbers; anything else (a fixture's placeholder) is not an fd.
-        Ok(d) => p.open_fds = Some(d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok())).count() as u64),
+        Ok(d) => {
+            p.open_fds = Some(
+                d.filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.file_name()
+                            .to_str()
+                            .is_some_and(|n| n.parse::<u32>().is_ok())
+                    })
+                    .count() as u64,
+            )
+        }
         Err(e) if vanished(&e) => return None,
         Err(e) if p.state != 'Z' => report.problem(Unavailable::io(&fd_rel, &e)),
         Err(_) => {}

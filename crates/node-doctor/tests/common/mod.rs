@@ -9,11 +9,17 @@ use std::path::PathBuf;
 
 /// `tests/fixtures/<scenario>/root` at the top of the repository.
 pub fn fixture(scenario: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(scenario).join("root")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(scenario)
+        .join("root")
 }
 
 pub fn snapshot_of(root: impl Into<PathBuf>) -> Snapshot {
-    collect(&HostRoot::new(root.into()), &CollectOptions { deadline: None })
+    collect(
+        &HostRoot::new(root.into()),
+        &CollectOptions { deadline: None },
+    )
 }
 
 /// Runs the named checks (all when empty) over the samples.
@@ -21,7 +27,9 @@ pub fn run_checks(samples: &[Snapshot], only: &[&str]) -> Report {
     let defs: Vec<_> = if only.is_empty() {
         checks::all().iter().collect()
     } else {
-        only.iter().map(|id| checks::by_id(id).expect("known check")).collect()
+        only.iter()
+            .map(|id| checks::by_id(id).expect("known check"))
+            .collect()
     };
     checks::run(&defs, &History::new(samples).expect("samples"), None)
 }
@@ -32,17 +40,34 @@ pub fn node_doctor() -> Command {
 
 /// Runs `node-doctor ARGS --format json` and returns the exit code and parsed document.
 pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
-    let out = node_doctor().arg("check").args(args).args(["--format", "json"]).output().expect("runs");
+    let out = node_doctor()
+        .arg("check")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("runs");
     let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().unwrap_or(-1), doc)
 }
 
 pub fn findings_of<'a>(doc: &'a serde_json::Value, check: &str) -> Vec<&'a serde_json::Value> {
-    doc["findings"].as_array().expect("findings array").iter().filter(|f| f["check"] == check).collect()
+    doc["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect()
 }
 
 pub fn assert_root() {
-    assert!(rustix::process::geteuid().is_root(), "live tests create real faults and need root");
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "live tests create real faults and need root"
+    );
 }
