@@ -13,6 +13,8 @@ use procfs_core::FromRead;
 use procfs_core::process::{LimitValue, Limits, Stat, Status};
 use serde::{Deserialize, Serialize};
 use std::io;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,46 @@ pub struct Process {
     /// Entries in `/proc/PID/fd`; absent when the directory could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_fds: Option<u64>,
+    /// The pid inside the process's own PID namespace (last `NSpid` entry): 1 for a
+    /// container's init.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_pid: Option<i32>,
+    /// Where a blocked process sleeps in the kernel (`/proc/PID/wchan`), read only for
+    /// processes in D state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wchan: Option<String>,
+    /// The kernel stack (`/proc/PID/stack`, root only), read only for processes in D state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_stack: Option<Vec<String>>,
+}
+
+impl Process {
+    /// Same process in two samples: pids are reused, start times are not.
+    pub fn same_as(&self, other: &Process) -> bool {
+        self.pid == other.pid && self.start_time_ticks == other.start_time_ticks
+    }
+
+    /// SIGKILL (signal 9, bit 8 of the pending masks) is queued but not yet acted on: the
+    /// process is in an uninterruptible sleep that does not check for fatal signals.
+    pub fn sigkill_pending(&self) -> bool {
+        const SIGKILL_BIT: u64 = 1 << 8;
+        (self.sig_pending | self.shared_sig_pending) & SIGKILL_BIT != 0
+    }
+
+    /// Uninterruptible sleep (includes TASK_KILLABLE waits, which also show as D).
+    pub fn in_d_state(&self) -> bool {
+        self.state == 'D'
+    }
+
+    /// The cgroup path of this process in the hierarchy that holds `controller`
+    /// (a v1 hierarchy listing it, else the v2 path).
+    pub fn cgroup_path_for(&self, controller: &str) -> Option<&str> {
+        self.cgroups
+            .iter()
+            .find(|c| c.hierarchy != 0 && c.controllers.split(',').any(|n| n == controller))
+            .or_else(|| self.cgroups.iter().find(|c| c.hierarchy == 0))
+            .map(|c| c.path.as_str())
+    }
 }
 
 /// One line of `/proc/PID/cgroup`: hierarchy id (0 for v2), controllers, path.
@@ -85,16 +127,6 @@ impl ScanReport {
             self.problems_not_kept += 1;
         }
     }
-
-    fn merge(&mut self, other: ScanReport) {
-        self.read += other.read;
-        self.vanished += other.vanished;
-        self.skipped_for_deadline += other.skipped_for_deadline;
-        self.problems_not_kept += other.problems_not_kept;
-        for p in other.problems {
-            self.problem(p);
-        }
-    }
 }
 
 /// Lists the numeric entries of `proc/` (processes, not threads).
@@ -108,8 +140,14 @@ pub fn list_pids(host: &HostRoot) -> Result<Vec<i32>, Unavailable> {
     Ok(pids)
 }
 
-/// Reads every process. Work is split over a few threads: the cost is almost all in the
-/// kernel generating `status` text, which scales with cores.
+/// Reads every process. Work is split over a few worker threads pulling pids from a shared
+/// counter: the cost is almost all in the kernel generating `status` text, which scales
+/// with cores.
+///
+/// The workers are detached and results stream back over a channel, so a read that blocks
+/// in the kernel (a `/proc` file of a process stuck on a dead FUSE or NFS server) stalls
+/// only its worker: at the deadline the scan returns what it has, names the pid each stuck
+/// worker was reading, and leaves the worker behind instead of hanging the whole run.
 pub fn scan(host: &HostRoot, deadline: Option<Instant>) -> (Vec<Process>, ScanReport) {
     let mut report = ScanReport::default();
     let pids = match list_pids(host) {
@@ -120,46 +158,120 @@ pub fn scan(host: &HostRoot, deadline: Option<Instant>) -> (Vec<Process>, ScanRe
         }
     };
     report.listed = pids.len() as u64;
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        report.skipped_for_deadline = report.listed;
+        return (Vec::new(), report);
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let chunk = pids.len().div_ceil(workers).max(256);
-    let parts: Vec<(Vec<Process>, ScanReport)> = std::thread::scope(|s| {
-        let handles: Vec<_> = pids
-            .chunks(chunk)
-            .map(|c| s.spawn(move || scan_pids(host, c, deadline)))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut processes = Vec::with_capacity(pids.len());
-    for (procs, r) in parts {
-        processes.extend(procs);
-        report.merge(r);
+        .clamp(1, 4)
+        .min(pids.len().div_ceil(256).max(1));
+    let pids: Arc<Vec<i32>> = Arc::new(pids);
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<WorkerMsg>();
+    let mut current: Vec<Arc<AtomicI32>> = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (host, pids, next, tx) = (host.clone(), pids.clone(), next.clone(), tx.clone());
+        let now_reading = Arc::new(AtomicI32::new(0));
+        current.push(now_reading.clone());
+        let spawned = std::thread::Builder::new()
+            .name("proc-scan".into())
+            .spawn(move || scan_worker(&host, &pids, &next, &now_reading, &tx));
+        if let Err(e) = spawned {
+            report.problem(Unavailable {
+                path: "proc".into(),
+                reason: format!("cannot start a scan thread: {e}"),
+            });
+            current.pop();
+        }
     }
+    drop(tx);
+
+    let mut processes = Vec::with_capacity(pids.len());
+    let mut finished_workers = 0;
+    let mut timed_out = false;
+    while finished_workers < current.len() {
+        let msg = match deadline {
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+        };
+        match msg {
+            Ok(WorkerMsg::Read(p, problems)) => accept(&mut report, &mut processes, p, problems),
+            Ok(WorkerMsg::Done) => finished_workers += 1,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if timed_out {
+        // Stop the workers taking more pids, keep what they already sent, and name the pid
+        // each still-busy worker is blocked on; that read is abandoned.
+        next.store(pids.len(), Ordering::SeqCst);
+        while let Ok(msg) = rx.try_recv() {
+            if let WorkerMsg::Read(p, problems) = msg {
+                accept(&mut report, &mut processes, p, problems);
+            }
+        }
+        report.skipped_for_deadline = report.listed - report.read - report.vanished;
+        for c in &current {
+            let pid = c.load(Ordering::SeqCst);
+            if pid > 0 {
+                report.problem(Unavailable {
+                    path: format!("proc/{pid}"),
+                    reason: "read still blocked at the scan deadline (process left out)".into(),
+                });
+            }
+        }
+    }
+    processes.sort_unstable_by_key(|p| p.pid);
     (processes, report)
 }
 
-fn scan_pids(
+fn accept(
+    report: &mut ScanReport,
+    processes: &mut Vec<Process>,
+    p: Option<Process>,
+    problems: Vec<Unavailable>,
+) {
+    for u in problems {
+        report.problem(u);
+    }
+    match p {
+        Some(p) => {
+            report.read += 1;
+            processes.push(p);
+        }
+        None => report.vanished += 1,
+    }
+}
+
+enum WorkerMsg {
+    /// One pid done: the process (None when it vanished) and the problems met reading it.
+    Read(Option<Process>, Vec<Unavailable>),
+    Done,
+}
+
+fn scan_worker(
     host: &HostRoot,
     pids: &[i32],
-    deadline: Option<Instant>,
-) -> (Vec<Process>, ScanReport) {
-    let mut report = ScanReport::default();
-    let mut out = Vec::with_capacity(pids.len());
-    for (i, &pid) in pids.iter().enumerate() {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            report.skipped_for_deadline += (pids.len() - i) as u64;
-            break;
-        }
-        match read_process(host, pid, &mut report) {
-            Some(p) => {
-                report.read += 1;
-                out.push(p);
-            }
-            None => report.vanished += 1,
+    next: &AtomicUsize,
+    now_reading: &AtomicI32,
+    tx: &mpsc::Sender<WorkerMsg>,
+) {
+    loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(&pid) = pids.get(i) else { break };
+        now_reading.store(pid, Ordering::SeqCst);
+        let mut r = ScanReport::default();
+        let p = read_process(host, pid, &mut r);
+        now_reading.store(0, Ordering::SeqCst);
+        if tx.send(WorkerMsg::Read(p, r.problems)).is_err() {
+            return; // the scan gave up on us at its deadline
         }
     }
-    (out, report)
+    let _ = tx.send(WorkerMsg::Done);
 }
 
 /// Why a per-process read failed: the process is gone, or the file is bad.
@@ -220,6 +332,9 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
         rlimit_nofile: None,
         rlimit_core: None,
         open_fds: None,
+        ns_pid: None,
+        wchan: None,
+        kernel_stack: None,
     };
 
     let status_rel = format!("proc/{pid}/status");
@@ -233,6 +348,7 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
             p.cap_eff = s.capeff;
             p.sig_pending = s.sigpnd;
             p.shared_sig_pending = s.shdpnd;
+            p.ns_pid = s.nspid.as_ref().and_then(|v| v.last().copied());
         }
         Err(ReadError::Vanished) => return None,
         Err(ReadError::Bad(u)) => report.problem(u),
@@ -279,7 +395,38 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
         Err(e) if p.state != 'Z' => report.problem(Unavailable::io(&fd_rel, &e)),
         Err(_) => {}
     }
+
+    if p.in_d_state() {
+        read_blocked_detail(host, &mut p);
+    }
     Some(p)
+}
+
+/// For a process in D state: where it sleeps. `wchan` and `stack` are read from the task
+/// struct under the task's own lock, not from its address space, so they cannot block on a
+/// stuck process the way `cmdline` or `maps` would. Failures leave the fields empty: `stack`
+/// needs root, and the process may have woken up.
+fn read_blocked_detail(host: &HostRoot, p: &mut Process) {
+    if let Ok(b) = read_file(host, &format!("proc/{}/wchan", p.pid)) {
+        let w = String::from_utf8_lossy(&b).trim().to_string();
+        if !w.is_empty() && w != "0" {
+            p.wchan = Some(w);
+        }
+    }
+    if let Ok(b) = read_file(host, &format!("proc/{}/stack", p.pid)) {
+        let frames: Vec<String> = String::from_utf8_lossy(&b)
+            .lines()
+            .map(|l| {
+                // "[<0>] request_wait_answer+0x12f/0x240 [fuse]" -> "request_wait_answer+0x12f/0x240 [fuse]"
+                l.split_once("] ").map_or(l, |(_, f)| f).trim().to_string()
+            })
+            .filter(|l| !l.is_empty())
+            .take(32)
+            .collect();
+        if !frames.is_empty() {
+            p.kernel_stack = Some(frames);
+        }
+    }
 }
 
 fn rlimit(l: &procfs_core::process::Limit) -> Rlimit {
