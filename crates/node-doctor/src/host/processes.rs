@@ -232,7 +232,7 @@ pub fn scan(host: &HostRoot, deadline: Option<Instant>) -> (Vec<Process>, ScanRe
 fn accept(
     report: &mut ScanReport,
     processes: &mut Vec<Process>,
-    p: Option<Process>,
+    p: Option<Box<Process>>,
     problems: Vec<Unavailable>,
 ) {
     for u in problems {
@@ -241,7 +241,7 @@ fn accept(
     match p {
         Some(p) => {
             report.read += 1;
-            processes.push(p);
+            processes.push(*p);
         }
         None => report.vanished += 1,
     }
@@ -249,7 +249,7 @@ fn accept(
 
 enum WorkerMsg {
     /// One pid done: the process (None when it vanished) and the problems met reading it.
-    Read(Option<Process>, Vec<Unavailable>),
+    Read(Option<Box<Process>>, Vec<Unavailable>),
     Done,
 }
 
@@ -265,7 +265,7 @@ fn scan_worker(
         let Some(&pid) = pids.get(i) else { break };
         now_reading.store(pid, Ordering::SeqCst);
         let mut r = ScanReport::default();
-        let p = read_process(host, pid, &mut r);
+        let p = read_process(host, pid, &mut r).map(Box::new);
         now_reading.store(0, Ordering::SeqCst);
         if tx.send(WorkerMsg::Read(p, r.problems)).is_err() {
             return; // the scan gave up on us at its deadline
