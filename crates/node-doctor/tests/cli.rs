@@ -28,18 +28,30 @@ fn warning_root() -> tempfile::TempDir {
 
 #[test]
 fn checks_lists_every_id_with_a_line() {
-    node_doctor()
-        .arg("checks")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("pid-exhaustion"))
-        .stdout(predicate::str::contains("fd-exhaustion"))
-        .stdout(predicate::str::contains("disk-pressure"));
+    let out = node_doctor().arg("checks").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The ids are public interface: alerting and scripts match on them.
+    for id in [
+        "pid-exhaustion",
+        "zombie-processes",
+        "fd-exhaustion",
+        "fd-leak",
+        "d-state-processes",
+        "stuck-container-stop",
+        "disk-pressure",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(id) && l.len() > id.len() + 10),
+            "{id} missing from:\n{text}"
+        );
+    }
+    assert_eq!(text.lines().count(), node_doctor::checks::all().len());
 }
 
 #[test]
 fn explain_prints_the_knowledge_page() {
-    for id in ["pid-exhaustion", "fd-exhaustion", "disk-pressure"] {
+    for id in node_doctor::checks::all().iter().map(|c| c.id) {
         node_doctor()
             .args(["explain", id])
             .assert()

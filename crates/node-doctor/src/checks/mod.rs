@@ -1,9 +1,14 @@
 //! Checks: pure functions from snapshots to findings. No IO, no clock — everything a check
 //! knows came through a [`Snapshot`], so a replayed recording gives the same findings.
 
+pub mod common;
+pub mod d_state_processes;
 pub mod disk_pressure;
 pub mod fd_exhaustion;
+pub mod fd_leak;
 pub mod pid_exhaustion;
+pub mod stuck_container_stop;
+pub mod zombie_processes;
 
 use crate::finding::{Finding, Unknown};
 use crate::snapshot::Snapshot;
@@ -72,7 +77,11 @@ pub struct CheckDef {
 pub fn all() -> &'static [CheckDef] {
     &[
         pid_exhaustion::CHECK,
+        zombie_processes::CHECK,
         fd_exhaustion::CHECK,
+        fd_leak::CHECK,
+        d_state_processes::CHECK,
+        stuck_container_stop::CHECK,
         disk_pressure::CHECK,
     ]
 }

@@ -29,6 +29,28 @@ pub struct Cgroups {
     /// Where each v1 controller is mounted (host path).
     #[serde(default)]
     pub v1_mounts: BTreeMap<String, String>,
+    /// Pids cgroups that have a limit or have refused a fork (v1 `pids` hierarchy and v2).
+    #[serde(default)]
+    pub pids: Vec<PidsCgroup>,
+    /// True when the pids walk stopped at its bound before seeing every cgroup.
+    #[serde(default)]
+    pub pids_truncated: bool,
+}
+
+/// A cgroup's pids controller: `pids.current` against `pids.max`, and `pids.events`'s `max`
+/// counter (forks refused because of this cgroup's limit or an ancestor's, see
+/// kernel/cgroup/pids.c `pids_can_fork`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PidsCgroup {
+    /// Path inside its hierarchy, as `/proc/PID/cgroup` spells it ("/kubepods/pod<uid>/<id>").
+    pub path: String,
+    /// "v1" (the `pids` hierarchy) or "v2".
+    pub hierarchy: String,
+    pub current: u64,
+    /// `None` when `pids.max` reads "max".
+    pub max: Option<u64>,
+    /// The `max` line of `pids.events`.
+    pub events_max: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +96,7 @@ pub fn read_cgroups(
                     .ok()
                     .and_then(|s| stat_field(&s, "nr_dying_descendants"));
                 out.v2_mount = Some(m.mount_point.clone());
+                out.pids_truncated |= walk_pids(&dir, "v2", &mut out.pids);
             }
             "cgroup" => {
                 for opt in m.super_options.split(',') {
@@ -83,6 +106,10 @@ pub fn read_cgroups(
                         out.v1_directories
                             .insert(opt.to_string(), count_dirs(&host.path(&m.mount_point)));
                         out.v1_mounts.insert(opt.to_string(), m.mount_point.clone());
+                        if opt == "pids" {
+                            out.pids_truncated |=
+                                walk_pids(&host.path(&m.mount_point), "v1", &mut out.pids);
+                        }
                     }
                 }
             }
@@ -92,9 +119,85 @@ pub fn read_cgroups(
     out
 }
 
+/// The number after `key` on the line starting with it ("nr_dying_descendants 3", "max 12").
 fn stat_field(text: &str, key: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_max_forms() {
+        assert_eq!(parse_pids_max("max\n"), Some(None));
+        assert_eq!(parse_pids_max("32\n"), Some(Some(32)));
+        assert_eq!(parse_pids_max("lots"), None);
+    }
+
+    #[test]
+    fn pids_events_max_line() {
+        assert_eq!(stat_field("max 7\n", "max "), Some(7));
+        // v2 on 6.x also has max.imposed; it must not be read as "max".
+        assert_eq!(stat_field("max.imposed 3\nmax 2\n", "max "), Some(2));
+        assert_eq!(stat_field("", "max "), None);
+    }
+}
+
+/// Reads `pids.current`/`pids.max`/`pids.events` of every cgroup below `mount` (the root has
+/// no limit files) and keeps those with a limit or a refused fork. Returns true when the walk
+/// stopped at `MAX_DIRS`.
+fn walk_pids(mount: &Path, hierarchy: &str, out: &mut Vec<PidsCgroup>) -> bool {
+    let mut seen = 0;
+    let mut stack = vec![mount.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        seen += 1;
+        if seen >= MAX_DIRS {
+            return true;
+        }
+        if let Some(c) = read_pids_files(mount, &dir, hierarchy) {
+            out.push(c);
+        }
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.hierarchy, &a.path).cmp(&(&b.hierarchy, &b.path)));
+    false
+}
+
+fn read_pids_files(mount: &Path, dir: &Path, hierarchy: &str) -> Option<PidsCgroup> {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let max = parse_pids_max(&read("pids.max")?)?;
+    let current = read("pids.current")?.trim().parse().ok()?;
+    let events_max = read("pids.events")
+        .and_then(|s| stat_field(&s, "max "))
+        .unwrap_or(0);
+    if max.is_none() && events_max == 0 {
+        return None;
+    }
+    let rel = dir.strip_prefix(mount).ok()?;
+    Some(PidsCgroup {
+        path: format!("/{}", rel.display()),
+        hierarchy: hierarchy.to_string(),
+        current,
+        max,
+        events_max,
+    })
+}
+
+/// `pids.max` is a number or "max" (no limit). `None` for garbage.
+pub fn parse_pids_max(text: &str) -> Option<Option<u64>> {
+    match text.trim() {
+        "max" => Some(None),
+        n => n.parse().ok().map(Some),
+    }
 }
 
 /// Counts the directory itself and every directory below it (each is one cgroup).

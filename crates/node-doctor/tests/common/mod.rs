@@ -71,3 +71,6 @@ pub fn assert_root() {
         "live tests create real faults and need root"
     );
 }
+
+/// How many checks `node-doctor check` runs with no `--only`.
+pub const ALL_CHECKS: usize = 7;

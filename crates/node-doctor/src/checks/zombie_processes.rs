@@ -1,0 +1,215 @@
+//! `zombie-processes`: zombies grouped by the parent that does not reap them.
+//!
+//! A zombie is a process that exited and whose parent has not called `wait()`: the kernel
+//! keeps its task struct and its PID (release_task runs only on reap), so zombies count
+//! against `kernel.pid_max`, `threads-max` and the `pids.current` of their cgroup. Orphans are
+//! re-parented to the nearest subreaper or the PID namespace's init; if that init is an
+//! application that never waits (a container's PID 1 that is not an init, a CI job runner),
+//! the zombies pile up until forks fail (incident 2a).
+
+use super::common::{MAX_FINDINGS, describe, same_in, span_ms};
+use super::{CheckDef, History, Outcome, pct};
+use crate::finding::{Evidence, Finding, Severity, Subject, SubjectKind};
+use crate::host::processes::Process;
+use crate::snapshot::Snapshot;
+use std::collections::BTreeMap;
+
+pub const CHECK: CheckDef = CheckDef {
+    id: "zombie-processes",
+    title: "zombies piling up under a parent that does not reap them",
+    doc: include_str!("../../../../docs/checks/zombie-processes.md"),
+    run,
+};
+
+/// Zombies under one parent that make a warning on their own.
+pub const WARN_COUNT: usize = 20;
+/// ... or this share of the PID limit.
+pub const WARN_SHARE: f64 = 0.01;
+/// Critical: the parent's zombies are this share of the limit while tasks are near it.
+pub const CRIT_SHARE: f64 = 0.10;
+pub const CRIT_TASKS: f64 = 0.70;
+const LISTED_PIDS: usize = 10;
+
+/// Zombie pids by parent pid, in one snapshot.
+pub fn zombies_by_parent(s: &Snapshot) -> BTreeMap<i32, Vec<&Process>> {
+    let mut by_parent: BTreeMap<i32, Vec<&Process>> = BTreeMap::new();
+    for p in s.processes.iter().filter(|p| p.state == 'Z') {
+        by_parent.entry(p.ppid).or_default().push(p);
+    }
+    by_parent
+}
+
+/// The node's task limit and task count, when known.
+fn task_limit(s: &Snapshot) -> Option<(u64, u64)> {
+    let pid_max = s.sysctl_u64("kernel.pid_max").ok()?;
+    let limit = s
+        .sysctl_u64("kernel.threads-max")
+        .map_or(pid_max, |t| t.min(pid_max));
+    let tasks = s.loadavg.as_ref().map(|l| u64::from(l.max))?;
+    (limit > 0).then_some((limit, tasks))
+}
+
+fn severity(count: usize, limit: Option<(u64, u64)>) -> Option<Severity> {
+    let share = limit.map(|(l, _)| count as f64 / l as f64);
+    let tasks_ratio = limit.map(|(l, t)| t as f64 / l as f64);
+    if share.is_some_and(|s| s >= CRIT_SHARE) && tasks_ratio.is_some_and(|r| r >= CRIT_TASKS) {
+        Some(Severity::Critical)
+    } else if count >= WARN_COUNT || share.is_some_and(|s| s >= WARN_SHARE) {
+        Some(Severity::Warning)
+    } else {
+        None
+    }
+}
+
+/// The parent's zombie count in the first sample where the parent was the same process.
+fn count_earlier(h: &History, parent: Option<&Process>, ppid: i32) -> Option<(usize, u64)> {
+    let now = h.current();
+    let first = h.samples().first()?;
+    if std::ptr::eq(first, now) {
+        return None;
+    }
+    let same_parent = match parent {
+        Some(p) => same_in(first, p).is_some(),
+        None => first.process(ppid).is_none(),
+    };
+    if !same_parent {
+        return None;
+    }
+    let n = first
+        .processes
+        .iter()
+        .filter(|z| z.state == 'Z' && z.ppid == ppid)
+        .count();
+    Some((n, span_ms(first, now)))
+}
+
+fn run(h: &History) -> Outcome {
+    let s = h.current();
+    let limit = task_limit(s);
+    let mut outcome = Outcome::default();
+    if limit.is_none() {
+        outcome.unknown.push(format!(
+            "no PID limit or task count, judging by count only: {}",
+            s.sysctl_u64("kernel.pid_max").err().unwrap_or_else(|| s.why_missing("proc/loadavg"))
+        ));
+    }
+    let mut groups: Vec<(i32, Vec<&Process>, Severity)> = zombies_by_parent(s)
+        .into_iter()
+        .filter_map(|(ppid, zs)| severity(zs.len(), limit).map(|sev| (ppid, zs, sev)))
+        .collect();
+    groups.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.len().cmp(&a.1.len())));
+    for (ppid, zombies, sev) in groups.into_iter().take(MAX_FINDINGS) {
+        outcome
+            .findings
+            .push(finding(h, s, ppid, &zombies, sev, limit));
+    }
+    outcome
+}
+
+fn finding(
+    h: &History,
+    s: &Snapshot,
+    ppid: i32,
+    zombies: &[&Process],
+    severity: Severity,
+    limit: Option<(u64, u64)>,
+) -> Finding {
+    let parent = s.process(ppid);
+    let count = zombies.len();
+    let who = parent.map_or_else(|| format!("{ppid} (not readable)"), describe);
+    let container_init = parent.is_some_and(|p| p.ns_pid == Some(1) && p.pid != 1);
+    let earlier = count_earlier(h, parent, ppid);
+    let growth = match earlier {
+        Some((n, ms)) if count > n => format!(", growing (+{} in {:.1}s)", count - n, ms as f64 / 1000.0),
+        Some((n, _)) if count < n => format!(", shrinking (was {n})"),
+        Some(_) => ", steady".to_string(),
+        None => String::new(),
+    };
+
+    let pids: Vec<String> = zombies.iter().take(LISTED_PIDS).map(|z| z.pid.to_string()).collect();
+    let more = count.saturating_sub(LISTED_PIDS);
+    let mut evidence = vec![Evidence::new(
+        "/proc/*/stat",
+        format!(
+            "{count} processes in state Z with ppid {ppid}: {}{}",
+            pids.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ),
+    )
+    .with_threshold(format!(
+        "warning at {WARN_COUNT} under one parent or {} of the PID limit",
+        pct(WARN_SHARE)
+    ))];
+    if let Some(p) = parent {
+        evidence.push(Evidence::new(
+            format!("/proc/{ppid}/status"),
+            format!(
+                "parent {who}: state {}, NSpid {}{}",
+                p.state,
+                p.ns_pid.map_or("?".into(), |n| n.to_string()),
+                if container_init { " (PID 1 of its own PID namespace)" } else { "" }
+            ),
+        ));
+    }
+    if let Some((n, ms)) = earlier {
+        evidence.push(Evidence::new(
+            "/proc/*/stat (earlier sample)",
+            format!("{n} zombies under {ppid} {:.1}s earlier", ms as f64 / 1000.0),
+        ));
+    }
+    if let Some((l, tasks)) = limit {
+        evidence.push(
+            Evidence::new(
+                "/proc/loadavg, /proc/sys/kernel/{pid_max,threads-max}",
+                format!("{tasks} tasks of a limit of {l}; these zombies are {}", pct(count as f64 / l as f64)),
+            )
+            .with_threshold(format!(
+                "critical when zombies ≥ {} of the limit and tasks ≥ {}",
+                pct(CRIT_SHARE),
+                pct(CRIT_TASKS)
+            )),
+        );
+    }
+
+    let mut subjects = Vec::new();
+    match parent {
+        Some(p) => subjects.push(Subject::process(p)),
+        None => subjects.push(Subject {
+            pid: Some(ppid),
+            ..Subject::new(SubjectKind::Process)
+        }),
+    }
+    if let Some(p) = parent
+        && p.owner.container_id.is_some()
+    {
+        subjects.push(Subject {
+            container_id: p.owner.container_id.clone(),
+            pod: p.owner.pod_uid.clone(),
+            ..Subject::new(SubjectKind::Container)
+        });
+    }
+
+    let cause = if container_init {
+        "The parent is PID 1 of a container: orphans in the container are re-parented to it, and an \
+         application running as PID 1 (not an init) never calls wait() for them. Each zombie keeps its \
+         PID, counted against pid_max and the pod's pids limit, until it is reaped."
+    } else {
+        "The parent never calls wait() for children that exited (or for orphaned grandchildren re-parented \
+         to it as a subreaper, as job runners do). Each zombie keeps its PID, counted against pid_max and \
+         the pod's pids limit, until the parent reaps it or exits."
+    };
+    Finding {
+        check: CHECK.id.into(),
+        severity,
+        summary: format!("{who} holds {count} unreaped zombie children{growth}"),
+        cause: cause.into(),
+        remedy: format!(
+            "Run an init that reaps as PID 1: tini or dumb-init as the entrypoint, `docker run --init`, or \
+             `shareProcessNamespace: true` in the pod spec (the pause container reaps). Fix the runner to \
+             wait() for its children. Restarting {ppid}'s container (or the process) releases them at once; \
+             stopgap while fixing: raise `kernel.pid_max` (e.g. `sysctl -w kernel.pid_max=4194304`)."
+        ),
+        evidence,
+        subjects,
+    }
+}
