@@ -7,8 +7,11 @@ set -euo pipefail
 #   procps     - ps, the benchmark's baseline and a test helper
 #   time       - GNU time, peak RSS in the benchmarks
 #   util-linux - mount/umount for the tmpfs filesystems the disk tests make
-#   python3    - the benchmark helpers and fixture capture
-packages=(procps time util-linux python3)
+#   python3    - the benchmark helpers, fixture capture, and the live tests' fault makers
+#                (zombie parents, fd holders, the FUSE server that never answers)
+#   fuse3      - fusermount3, to unmount the dead FUSE mount the D-state tests make (the
+#                test's server speaks /dev/fuse itself; the kernel's fuse module is built in)
+packages=(procps time util-linux python3 fuse3)
 
 missing=()
 for p in "${packages[@]}"; do

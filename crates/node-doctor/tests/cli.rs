@@ -42,7 +42,8 @@ fn checks_lists_every_id_with_a_line() {
         "disk-pressure",
     ] {
         assert!(
-            text.lines().any(|l| l.starts_with(id) && l.len() > id.len() + 10),
+            text.lines()
+                .any(|l| l.starts_with(id) && l.len() > id.len() + 10),
             "{id} missing from:\n{text}"
         );
     }

@@ -2,64 +2,11 @@
 //! filesystems. Each test cleans up what it made, also when it fails (guards on drop).
 
 mod common;
+use common::faults::*;
 use common::*;
 use node_doctor::finding::Severity;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-
-/// A directory cgroup made for the test; its processes are killed and it is removed on drop.
-struct CgroupGuard {
-    dirs: Vec<PathBuf>,
-    children: Vec<Child>,
-}
-
-impl Drop for CgroupGuard {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for d in self.dirs.iter().rev() {
-            // A cgroup can only be removed once its last task is gone; give the kernel a moment.
-            for _ in 0..50 {
-                if std::fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-/// Where the `pids` controller is mounted on this host, read through the product's own
-/// snapshot (v1 `pids` hierarchy, else the v2 mount).
-fn pids_mount() -> PathBuf {
-    let s = snapshot_of("/");
-    let m = s
-        .cgroups
-        .v1_mounts
-        .get("pids")
-        .cloned()
-        .or(s.cgroups.v2_mount.clone())
-        .expect("a pids or v2 cgroup mount");
-    PathBuf::from(m)
-}
-
-fn make_cgroup(base: &Path, rel: &str) -> CgroupGuard {
-    let mut dirs = Vec::new();
-    let mut cur = base.to_path_buf();
-    for part in rel.split('/') {
-        cur = cur.join(part);
-        if !cur.exists() {
-            std::fs::create_dir(&cur).unwrap();
-            dirs.push(cur.clone());
-        }
-    }
-    CgroupGuard {
-        dirs,
-        children: Vec::new(),
-    }
-}
+use std::path::PathBuf;
+use std::process::Command;
 
 #[test]
 fn check_of_this_host_is_valid_json() {
@@ -71,7 +18,10 @@ fn check_of_this_host_is_valid_json() {
     assert_eq!(doc["host"]["samples"], 2);
     assert!(doc["host"]["window_ms"].as_u64().unwrap() >= 200);
     assert!(doc["host"]["processes"].as_u64().unwrap() > 1);
-    assert_eq!(doc["host"]["checks_run"].as_array().unwrap().len(), ALL_CHECKS);
+    assert_eq!(
+        doc["host"]["checks_run"].as_array().unwrap().len(),
+        ALL_CHECKS
+    );
     for f in doc["findings"].as_array().unwrap() {
         for key in [
             "check", "severity", "summary", "cause", "remedy", "evidence", "subjects",

@@ -117,6 +117,6 @@ mod tests {
     fn durations() {
         assert_eq!(human_duration(1_000), "1.0s");
         assert_eq!(human_duration(125_000), "2m05s");
-        assert_eq!(human_duration(3 * 3600_000 + 12 * 60_000), "3h12m");
+        assert_eq!(human_duration(3 * 3_600_000 + 12 * 60_000), "3h12m");
     }
 }

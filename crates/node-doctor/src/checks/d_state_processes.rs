@@ -74,7 +74,11 @@ fn run(h: &History) -> Outcome {
         .ok()
         .filter(|&t| t > 0);
     let mut all = stuck(h);
-    all.sort_by(|a, b| b.seen_ms.cmp(&a.seen_ms).then(a.process.pid.cmp(&b.process.pid)));
+    all.sort_by(|a, b| {
+        b.seen_ms
+            .cmp(&a.seen_ms)
+            .then(a.process.pid.cmp(&b.process.pid))
+    });
     let total = all.len();
     let mut findings: Vec<Finding> = all
         .iter()
@@ -141,7 +145,11 @@ fn finding(st: &Stuck, hung_after: Option<u64>) -> Finding {
                 "SigPnd {:016x} ShdPnd {:016x}: SIGKILL {}",
                 p.sig_pending,
                 p.shared_sig_pending,
-                if killed { "pending (cannot be acted on until the wait ends)" } else { "not pending" }
+                if killed {
+                    "pending (cannot be acted on until the wait ends)"
+                } else {
+                    "not pending"
+                }
             ),
         ),
     ];

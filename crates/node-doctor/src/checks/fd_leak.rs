@@ -64,7 +64,7 @@ fn run(h: &History) -> Outcome {
         };
         findings.push(finding(h, p, fds, soft, ratio, growth, severity));
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings.truncate(MAX_FINDINGS);
     let mut outcome = Outcome::found(findings);
     if no_limit > 0 {
@@ -90,7 +90,10 @@ fn finding(
     let who = describe(p);
     let limit_text = soft.map_or("unlimited".to_string(), |n| n.to_string());
     let mut summary = match ratio {
-        Some(r) if r >= WARN => format!("{who} holds {fds} fds of its limit {limit_text} ({})", pct(r)),
+        Some(r) if r >= WARN => format!(
+            "{who} holds {fds} fds of its limit {limit_text} ({})",
+            pct(r)
+        ),
         _ => format!("{who} holds {fds} fds (limit {limit_text})"),
     };
     if let Some((first, last, ms)) = growth {
@@ -101,7 +104,11 @@ fn finding(
     }
     let mut evidence = vec![
         Evidence::new(format!("/proc/{}/fd", p.pid), format!("{fds} open fds")).with_threshold(
-            format!("warning {} / critical {} of the soft limit", pct(WARN), pct(CRIT)),
+            format!(
+                "warning {} / critical {} of the soft limit",
+                pct(WARN),
+                pct(CRIT)
+            ),
         ),
         Evidence::new(
             format!("/proc/{}/limits", p.pid),
@@ -131,9 +138,11 @@ fn finding(
              connection per retried stop of a container stuck in D state). At RLIMIT_NOFILE it gets EMFILE \
              and stops serving the node; before that it eats fs.file-max for everyone."
         ),
-        None => "The process allocates fds faster than it closes them. At the soft RLIMIT_NOFILE every \
+        None => {
+            "The process allocates fds faster than it closes them. At the soft RLIMIT_NOFILE every \
                  open/socket/pipe/accept fails with EMFILE ('too many open files')."
-            .to_string(),
+                .to_string()
+        }
     };
     let remedy = format!(
         "See what the fds are: `ls -l /proc/{pid}/fd | awk '{{print $NF}}' | sed 's/:.*//' | sort | uniq -c | sort -rn` \

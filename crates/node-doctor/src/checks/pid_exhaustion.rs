@@ -162,7 +162,13 @@ fn per_cgroup(h: &History) -> Vec<Finding> {
     let s = h.current();
     let mut out = Vec::new();
     for c in &s.cgroups.pids {
-        let ratio = c.max.map(|m| if m == 0 { 1.0 } else { c.current as f64 / m as f64 });
+        let ratio = c.max.map(|m| {
+            if m == 0 {
+                1.0
+            } else {
+                c.current as f64 / m as f64
+            }
+        });
         let by_usage = ratio.and_then(|r| Severity::from_ratio(r, CGROUP_WARN, CGROUP_CRIT));
         let earlier = previous_events(h, c);
         let refused_now = earlier.is_some_and(|e| c.events_max > e);
@@ -216,16 +222,29 @@ fn cgroup_finding(
     }
 
     let dir = match c.hierarchy.as_str() {
-        "v1" => format!("{}{}", s.cgroups.v1_mounts.get("pids").map_or("/sys/fs/cgroup/pids", |m| m), c.path),
-        _ => format!("{}{}", s.cgroups.v2_mount.as_deref().unwrap_or("/sys/fs/cgroup"), c.path),
+        "v1" => format!(
+            "{}{}",
+            s.cgroups
+                .v1_mounts
+                .get("pids")
+                .map_or("/sys/fs/cgroup/pids", |m| m),
+            c.path
+        ),
+        _ => format!(
+            "{}{}",
+            s.cgroups.v2_mount.as_deref().unwrap_or("/sys/fs/cgroup"),
+            c.path
+        ),
     };
     let dir = dir.replace("//", "/");
     let mut evidence = vec![
-        Evidence::new(format!("{dir}/pids.current"), c.current.to_string()).with_threshold(format!(
-            "warning {} / critical {} of pids.max",
-            pct(CGROUP_WARN),
-            pct(CGROUP_CRIT)
-        )),
+        Evidence::new(format!("{dir}/pids.current"), c.current.to_string()).with_threshold(
+            format!(
+                "warning {} / critical {} of pids.max",
+                pct(CGROUP_WARN),
+                pct(CGROUP_CRIT)
+            ),
+        ),
         Evidence::new(format!("{dir}/pids.max"), max),
         Evidence::new(
             format!("{dir}/pids.events"),

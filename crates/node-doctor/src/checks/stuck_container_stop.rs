@@ -7,8 +7,8 @@
 //! connection behind in dockerd until the node ran out of file handles.
 
 use super::common::{
-    MAX_FINDINGS, consecutive, describe, human_duration, runtime_ancestor, runtime_daemon,
-    same_in, short_id, span_ms,
+    MAX_FINDINGS, consecutive, describe, human_duration, runtime_ancestor, runtime_daemon, same_in,
+    short_id, span_ms,
 };
 use super::{CheckDef, History, Outcome};
 use crate::finding::{Evidence, Finding, Severity, Subject, SubjectKind};
@@ -78,7 +78,13 @@ fn run(h: &History) -> Outcome {
     Outcome::found(findings)
 }
 
-fn finding(s: &Snapshot, p: &Process, samples: usize, seen_ms: u64, growing: &[Growing]) -> Finding {
+fn finding(
+    s: &Snapshot,
+    p: &Process,
+    samples: usize,
+    seen_ms: u64,
+    growing: &[Growing],
+) -> Finding {
     let severity = if samples >= 2 {
         Severity::Critical
     } else {
@@ -88,7 +94,9 @@ fn finding(s: &Snapshot, p: &Process, samples: usize, seen_ms: u64, growing: &[G
         .owner
         .container_id
         .as_deref()
-        .map_or("(no container id)".to_string(), |id| short_id(id).to_string());
+        .map_or("(no container id)".to_string(), |id| {
+            short_id(id).to_string()
+        });
     let pod = p
         .owner
         .pod_uid
@@ -131,7 +139,12 @@ fn finding(s: &Snapshot, p: &Process, samples: usize, seen_ms: u64, growing: &[G
     if let Some(frames) = &p.kernel_stack {
         evidence.push(Evidence::new(
             format!("/proc/{}/stack", p.pid),
-            frames.iter().take(6).cloned().collect::<Vec<_>>().join(" ← "),
+            frames
+                .iter()
+                .take(6)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ← "),
         ));
     }
     let mut subjects = vec![

@@ -90,7 +90,9 @@ fn run(h: &History) -> Outcome {
     if limit.is_none() {
         outcome.unknown.push(format!(
             "no PID limit or task count, judging by count only: {}",
-            s.sysctl_u64("kernel.pid_max").err().unwrap_or_else(|| s.why_missing("proc/loadavg"))
+            s.sysctl_u64("kernel.pid_max")
+                .err()
+                .unwrap_or_else(|| s.why_missing("proc/loadavg"))
         ));
     }
     let mut groups: Vec<(i32, Vec<&Process>, Severity)> = zombies_by_parent(s)
@@ -120,26 +122,38 @@ fn finding(
     let container_init = parent.is_some_and(|p| p.ns_pid == Some(1) && p.pid != 1);
     let earlier = count_earlier(h, parent, ppid);
     let growth = match earlier {
-        Some((n, ms)) if count > n => format!(", growing (+{} in {:.1}s)", count - n, ms as f64 / 1000.0),
+        Some((n, ms)) if count > n => {
+            format!(", growing (+{} in {:.1}s)", count - n, ms as f64 / 1000.0)
+        }
         Some((n, _)) if count < n => format!(", shrinking (was {n})"),
         Some(_) => ", steady".to_string(),
         None => String::new(),
     };
 
-    let pids: Vec<String> = zombies.iter().take(LISTED_PIDS).map(|z| z.pid.to_string()).collect();
+    let pids: Vec<String> = zombies
+        .iter()
+        .take(LISTED_PIDS)
+        .map(|z| z.pid.to_string())
+        .collect();
     let more = count.saturating_sub(LISTED_PIDS);
-    let mut evidence = vec![Evidence::new(
-        "/proc/*/stat",
-        format!(
-            "{count} processes in state Z with ppid {ppid}: {}{}",
-            pids.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
-        ),
-    )
-    .with_threshold(format!(
-        "warning at {WARN_COUNT} under one parent or {} of the PID limit",
-        pct(WARN_SHARE)
-    ))];
+    let mut evidence = vec![
+        Evidence::new(
+            "/proc/*/stat",
+            format!(
+                "{count} processes in state Z with ppid {ppid}: {}{}",
+                pids.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        )
+        .with_threshold(format!(
+            "warning at {WARN_COUNT} under one parent or {} of the PID limit",
+            pct(WARN_SHARE)
+        )),
+    ];
     if let Some(p) = parent {
         evidence.push(Evidence::new(
             format!("/proc/{ppid}/status"),
@@ -147,21 +161,31 @@ fn finding(
                 "parent {who}: state {}, NSpid {}{}",
                 p.state,
                 p.ns_pid.map_or("?".into(), |n| n.to_string()),
-                if container_init { " (PID 1 of its own PID namespace)" } else { "" }
+                if container_init {
+                    " (PID 1 of its own PID namespace)"
+                } else {
+                    ""
+                }
             ),
         ));
     }
     if let Some((n, ms)) = earlier {
         evidence.push(Evidence::new(
             "/proc/*/stat (earlier sample)",
-            format!("{n} zombies under {ppid} {:.1}s earlier", ms as f64 / 1000.0),
+            format!(
+                "{n} zombies under {ppid} {:.1}s earlier",
+                ms as f64 / 1000.0
+            ),
         ));
     }
     if let Some((l, tasks)) = limit {
         evidence.push(
             Evidence::new(
                 "/proc/loadavg, /proc/sys/kernel/{pid_max,threads-max}",
-                format!("{tasks} tasks of a limit of {l}; these zombies are {}", pct(count as f64 / l as f64)),
+                format!(
+                    "{tasks} tasks of a limit of {l}; these zombies are {}",
+                    pct(count as f64 / l as f64)
+                ),
             )
             .with_threshold(format!(
                 "critical when zombies ≥ {} of the limit and tasks ≥ {}",

@@ -125,26 +125,6 @@ fn stat_field(text: &str, key: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pids_max_forms() {
-        assert_eq!(parse_pids_max("max\n"), Some(None));
-        assert_eq!(parse_pids_max("32\n"), Some(Some(32)));
-        assert_eq!(parse_pids_max("lots"), None);
-    }
-
-    #[test]
-    fn pids_events_max_line() {
-        assert_eq!(stat_field("max 7\n", "max "), Some(7));
-        // v2 on 6.x also has max.imposed; it must not be read as "max".
-        assert_eq!(stat_field("max.imposed 3\nmax 2\n", "max "), Some(2));
-        assert_eq!(stat_field("", "max "), None);
-    }
-}
-
 /// Reads `pids.current`/`pids.max`/`pids.events` of every cgroup below `mount` (the root has
 /// no limit files) and keeps those with a limit or a refused fork. Returns true when the walk
 /// stopped at `MAX_DIRS`.
@@ -219,4 +199,24 @@ fn count_dirs(root: &Path) -> u64 {
         }
     }
     count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_max_forms() {
+        assert_eq!(parse_pids_max("max\n"), Some(None));
+        assert_eq!(parse_pids_max("32\n"), Some(Some(32)));
+        assert_eq!(parse_pids_max("lots"), None);
+    }
+
+    #[test]
+    fn pids_events_max_line() {
+        assert_eq!(stat_field("max 7\n", "max "), Some(7));
+        // v2 on 6.x also has max.imposed; it must not be read as "max".
+        assert_eq!(stat_field("max.imposed 3\nmax 2\n", "max "), Some(2));
+        assert_eq!(stat_field("", "max "), None);
+    }
 }

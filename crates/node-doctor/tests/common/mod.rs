@@ -74,3 +74,5 @@ pub fn assert_root() {
 
 /// How many checks `node-doctor check` runs with no `--only`.
 pub const ALL_CHECKS: usize = 7;
+
+pub mod faults;

@@ -1,0 +1,242 @@
+//! Real faults for live tests: cgroups, helper processes, sysctls. Every fault is owned by a
+//! guard that undoes it on drop, so a failing assertion still cleans up.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Tests that change global state (sysctls, the freezer, mounts) hold this for their whole run.
+static GLOBAL: Mutex<()> = Mutex::new(());
+
+pub fn serialize() -> MutexGuard<'static, ()> {
+    GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Directory cgroups made for a test; their processes are killed and the directories
+/// removed (deepest first) on drop.
+pub struct CgroupGuard {
+    pub dirs: Vec<PathBuf>,
+    pub children: Vec<Child>,
+}
+
+impl CgroupGuard {
+    /// The deepest directory made.
+    pub fn leaf(&self) -> &Path {
+        self.dirs.last().expect("made at least one directory")
+    }
+
+    pub fn add(&self, pid: u32) {
+        std::fs::write(self.leaf().join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        // Thaw first: a frozen task cannot die, and waiting for it would hang the test.
+        for d in &self.dirs {
+            let _ = std::fs::write(d.join("freezer.state"), "THAWED");
+        }
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for d in self.dirs.iter().rev() {
+            // Whatever else the test left inside (a helper's children) goes too.
+            if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+            // A cgroup can only be removed once its last task is gone; give the kernel a moment.
+            for _ in 0..250 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Makes `base/rel` (every missing component). Tests use a unique first component, so
+/// parallel tests never share (and fight over removing) a directory.
+pub fn make_cgroup(base: &Path, rel: &str) -> CgroupGuard {
+    let mut dirs = Vec::new();
+    let mut cur = base.to_path_buf();
+    for part in rel.split('/') {
+        cur = cur.join(part);
+        if !cur.exists() {
+            std::fs::create_dir(&cur).unwrap();
+            dirs.push(cur.clone());
+        }
+    }
+    CgroupGuard {
+        dirs,
+        children: Vec::new(),
+    }
+}
+
+/// A unique, container-shaped cgroup path: `node-doctor-test-<pid>-<tag>/kubepods/pod<uid>/<id>`,
+/// with the pod uid and 64-hex container id it carries.
+pub fn container_shaped(tag: &str) -> (String, String, String) {
+    let n = std::process::id() as u128;
+    let salt: u128 = tag.bytes().fold(7, |a, b| a * 31 + b as u128);
+    let uid = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (n * 2654435761) as u32,
+        (salt as u16),
+        (n as u16) & 0xfff,
+        (salt as u16) & 0xfff,
+        (n * salt) as u64 & 0xffff_ffff_ffff
+    );
+    let id = format!("{:064x}", (n + 1) * 0x9e37_79b9_7f4a_7c15 * (salt + 1));
+    let id = id[id.len() - 64..].to_string();
+    (
+        format!(
+            "node-doctor-test-{}-{tag}/kubepods/pod{uid}/{id}",
+            std::process::id()
+        ),
+        uid,
+        id,
+    )
+}
+
+/// The real python3 interpreter (not a version-manager shim, which forks shell scripts
+/// and would count against a small pids limit or show up as extra processes).
+pub fn python3() -> &'static Path {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 is installed (scripts/deps.sh)");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// A helper process (`python3 -c SCRIPT`) the test talks to by lines: it prints a line
+/// when it reached a state, and moves on when it reads one. Killed and reaped on drop.
+pub struct Helper {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Helper {
+    pub fn python(script: &str) -> Helper {
+        Self::spawn(Command::new(python3()).arg("-c").arg(script))
+    }
+
+    pub fn spawn(cmd: &mut Command) -> Helper {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn helper");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Helper {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Reads lines until one starts with `prefix`; returns it.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "helper exited before printing {prefix:?}");
+            if line.starts_with(prefix) {
+                return line.trim_end().to_string();
+            }
+        }
+    }
+
+    pub fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 20 ms until it returns true or `limit` passes; returns the last result.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The state letter of a process from `/proc/PID/stat`, or None when it is gone.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// A sysctl set for a test and restored on drop (also when the test panics).
+pub struct SysctlGuard {
+    path: PathBuf,
+    old: String,
+}
+
+impl SysctlGuard {
+    pub fn set(name: &str, value: &str) -> SysctlGuard {
+        let path = PathBuf::from("/proc/sys").join(name.replace('.', "/"));
+        let old = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, value).unwrap();
+        SysctlGuard { path, old }
+    }
+}
+
+impl Drop for SysctlGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.path, self.old.trim());
+    }
+}
+
+/// Where the `pids` controller is mounted on this host, read through the product's own
+/// snapshot (v1 `pids` hierarchy, else the v2 mount).
+pub fn pids_mount() -> PathBuf {
+    let s = super::snapshot_of("/");
+    let m = s
+        .cgroups
+        .v1_mounts
+        .get("pids")
+        .cloned()
+        .or(s.cgroups.v2_mount.clone())
+        .expect("a pids or v2 cgroup mount");
+    PathBuf::from(m)
+}
+
+/// The v1 freezer hierarchy, when mounted.
+pub fn freezer_mount() -> Option<PathBuf> {
+    super::snapshot_of("/")
+        .cgroups
+        .v1_mounts
+        .get("freezer")
+        .map(PathBuf::from)
+}
