@@ -3,11 +3,18 @@
 
 mod common;
 use common::*;
-use node_doctor::finding::Severity;
+use node_doctor::finding::{Finding, Severity, SubjectKind};
 
 /// Disk usage is measured live even for a fixture root (statvfs cannot be captured), so the
 /// fixture scenarios run the checks that read only the tree.
-const TREE_CHECKS: &[&str] = &["pid-exhaustion", "fd-exhaustion"];
+const TREE_CHECKS: &[&str] = &[
+    "pid-exhaustion",
+    "zombie-processes",
+    "fd-exhaustion",
+    "fd-leak",
+    "d-state-processes",
+    "stuck-container-stop",
+];
 
 #[test]
 fn healthy_node_has_zero_findings_and_nothing_unknown() {
@@ -144,7 +151,14 @@ fn bad_input_is_reported_by_file_and_the_rest_still_runs() {
     // Checks still run: pid-exhaustion falls back to the scan's thread count.
     let r = run_checks(std::slice::from_ref(&s), TREE_CHECKS);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+    // The one thing that could not be judged: pid 2's fd limit (its limits file is cut).
+    assert_eq!(r.unknown.len(), 1, "{:#?}", r.unknown);
+    assert_eq!(r.unknown[0].check, "fd-leak");
+    assert!(
+        r.unknown[0]
+            .reason
+            .contains("1 processes without a readable /proc/PID/limits")
+    );
     assert_eq!(r.checks_run, TREE_CHECKS);
 }
 
@@ -199,4 +213,268 @@ fn cli_replays_a_fixture_root_as_json() {
         "pid-exhaustion",
     ]);
     assert_eq!(code, 0);
+}
+
+/// Two samples of the same tree: what one-shot `check --window` gives on a node where
+/// nothing changes in between.
+fn two_samples(scenario: &str) -> Vec<node_doctor::snapshot::Snapshot> {
+    let a = snapshot_of(fixture(scenario));
+    let mut b = snapshot_of(fixture(scenario));
+    b.collected_at_ms = a.collected_at_ms + 1000;
+    vec![a, b]
+}
+
+fn only<'a>(r: &'a node_doctor::checks::Report, check: &str) -> Vec<&'a Finding> {
+    r.findings.iter().filter(|f| f.check == check).collect()
+}
+
+const CRON_POD: &str = "8e2b1f3a-4c5d-4e6f-8a7b-9c0d1e2f3a4b";
+const CRON_CTR: &str = "9d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4";
+const NFS_POD: &str = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9";
+const NFS_CTR: &str = "5e4d3c2b1a0f9e8d7c6b5a4938271605f4e3d2c1b0a99887766554433221100f";
+
+#[test]
+fn kernel_5_4_files_parse() {
+    let s = snapshot_of(fixture("kernel-5.4"));
+    assert_eq!(s.host.kernel_release.as_deref(), Some("5.4.0-1045-aws"));
+    assert!(
+        s.process_scan.problems.is_empty(),
+        "{:#?}",
+        s.process_scan.problems
+    );
+    assert_eq!(s.processes.len(), 68);
+    // No PSI on 5.4 by default: said so, not a parse error.
+    assert!(s.pressure.memory.is_none());
+    assert!(
+        s.unavailable
+            .iter()
+            .any(|u| u.path == "proc/pressure/memory")
+    );
+    let rsync = s.process(3199).unwrap();
+    assert_eq!(rsync.state, 'D');
+    assert!(rsync.sigkill_pending());
+    assert_eq!(rsync.wchan.as_deref(), Some("rpc_wait_bit_killable"));
+    assert_eq!(rsync.kernel_stack.as_ref().map(Vec::len), Some(12));
+    assert_eq!(rsync.ns_pid, Some(1));
+    assert_eq!(rsync.owner.container_id.as_deref(), Some(NFS_CTR));
+    // Zombies have no Vm* lines in status and an empty fd directory.
+    let z = s.process(4000).unwrap();
+    assert_eq!(
+        (z.state, z.ppid, z.uid, z.open_fds),
+        ('Z', 3101, 33, Some(0))
+    );
+    assert_eq!(
+        s.cgroups.v1_mounts.get("pids").map(String::as_str),
+        Some("/sys/fs/cgroup/pids")
+    );
+}
+
+#[test]
+fn kernel_5_4_zombies_under_a_container_init_and_a_full_pod() {
+    let samples = two_samples("kernel-5.4");
+    let r = run_checks(&samples, TREE_CHECKS);
+
+    let z = only(&r, "zombie-processes");
+    assert_eq!(z.len(), 1, "{z:#?}");
+    assert_eq!(z[0].severity, Severity::Warning);
+    assert_eq!(z[0].subjects[0].pid, Some(3101));
+    assert_eq!(z[0].subjects[0].comm.as_deref(), Some("supercronic"));
+    assert_eq!(z[0].subjects[0].container_id.as_deref(), Some(CRON_CTR));
+    assert_eq!(z[0].subjects[0].pod.as_deref(), Some(CRON_POD));
+    assert!(
+        z[0].summary.contains("60 unreaped zombie children, steady"),
+        "{}",
+        z[0].summary
+    );
+    assert!(
+        z[0].cause.contains("PID 1 of a container"),
+        "{}",
+        z[0].cause
+    );
+
+    let p = only(&r, "pid-exhaustion");
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0].severity, Severity::Critical);
+    assert_eq!(p[0].subjects[0].kind, SubjectKind::Pod);
+    assert_eq!(p[0].subjects[0].pod.as_deref(), Some(CRON_POD));
+    assert_eq!(p[0].subjects[1].pid, Some(3101), "top process by threads");
+    assert!(
+        p[0].summary.contains("96 of pids.max 100"),
+        "{}",
+        p[0].summary
+    );
+    assert!(
+        p[0].evidence
+            .iter()
+            .any(|e| e.observed.contains("60 of its processes are zombies"))
+    );
+}
+
+#[test]
+fn kernel_5_4_killed_nfs_reader_is_a_stuck_container_stop() {
+    // One sample: cannot tell, says so; the stop is a warning.
+    let one = snapshot_of(fixture("kernel-5.4"));
+    let r = run_checks(std::slice::from_ref(&one), TREE_CHECKS);
+    assert!(only(&r, "d-state-processes").is_empty());
+    assert!(
+        r.unknown
+            .iter()
+            .any(|u| u.check == "d-state-processes" && u.reason.contains("3199 (rsync)")),
+        "{:#?}",
+        r.unknown
+    );
+    let s = only(&r, "stuck-container-stop");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].severity, Severity::Warning);
+
+    // Two samples: critical, with wchan, stack, container, pod and the shim.
+    let r = run_checks(&two_samples("kernel-5.4"), TREE_CHECKS);
+    let d = only(&r, "d-state-processes");
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].severity, Severity::Critical);
+    assert_eq!(d[0].subjects[0].pid, Some(3199));
+    assert!(
+        d[0].summary.contains("wchan rpc_wait_bit_killable"),
+        "{}",
+        d[0].summary
+    );
+    assert!(d[0].summary.contains("SIGKILL pending"));
+    assert!(
+        d[0].evidence
+            .iter()
+            .any(|e| e.source == "/proc/3199/stack" && e.observed.contains("nfs4_proc_getattr"))
+    );
+    assert_eq!(d[0].subjects[1].container_id.as_deref(), Some(NFS_CTR));
+
+    let s = only(&r, "stuck-container-stop");
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(s[0].severity, Severity::Critical);
+    assert_eq!(s[0].subjects[0].kind, SubjectKind::Container);
+    assert_eq!(s[0].subjects[0].container_id.as_deref(), Some(NFS_CTR));
+    assert_eq!(s[0].subjects[0].pod.as_deref(), Some(NFS_POD));
+    assert!(
+        s[0].evidence
+            .iter()
+            .any(|e| e.observed.contains("3180 (containerd-shim)"))
+    );
+    assert!(s[0].evidence.iter().any(|e| {
+        e.observed
+            .contains(&format!("/kubepods/besteffort/pod{NFS_POD}/{NFS_CTR}"))
+    }));
+}
+
+#[test]
+fn a_runtime_daemon_growing_while_a_container_is_stuck_is_named() {
+    let mut samples = two_samples("kernel-5.4");
+    // dockerd gains 64 fds and 6 threads between the samples (incident 4's leak).
+    let d = samples[1]
+        .processes
+        .iter_mut()
+        .find(|p| p.pid == 1101)
+        .unwrap();
+    d.open_fds = Some(404);
+    d.threads = 67;
+    let r = run_checks(&samples, TREE_CHECKS);
+    let s = only(&r, "stuck-container-stop");
+    assert!(
+        s[0].subjects.iter().any(|x| x.pid == Some(1101)),
+        "{:#?}",
+        s[0]
+    );
+    assert!(
+        s[0].evidence.iter().any(|e| e
+            .observed
+            .contains("1101 (dockerd), runtime daemon dockerd: fds 340 → 404, threads 61 → 67")),
+        "{:#?}",
+        s[0].evidence
+    );
+    let leak = only(&r, "fd-leak");
+    assert_eq!(leak.len(), 1, "{leak:#?}");
+    assert_eq!(leak[0].subjects[0].pid, Some(1101));
+    assert!(leak[0].summary.contains("runtime daemon dockerd"));
+    assert!(
+        leak[0].summary.contains("growing: 340 → 404"),
+        "{}",
+        leak[0].summary
+    );
+    assert!(leak[0].cause.contains("incident 4"));
+}
+
+const V2_POD: &str = "2a7f9c4e-1d3b-4e8a-9f6c-5b0d7e3a1c92";
+
+#[test]
+fn cgroup_v2_pod_at_pids_max_and_container_near_its_own() {
+    let s = snapshot_of(fixture("cgroup-v2-pids"));
+    assert_eq!(s.cgroups.v2_mount.as_deref(), Some("/sys/fs/cgroup"));
+    assert!(s.cgroups.v1_mounts.is_empty());
+    // Kept: the pod (limit, refusals) and the container with a limit; not system.slice
+    // (no limit, no refusal) nor the container scope under the pod (pids.max "max").
+    let kept: Vec<_> = s
+        .cgroups
+        .pids
+        .iter()
+        .map(|c| (c.hierarchy.as_str(), c.current, c.max, c.events_max))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![("v2", 1024, Some(1024), 37), ("v2", 85, Some(100), 0)]
+    );
+
+    let r = run_checks(std::slice::from_ref(&s), TREE_CHECKS);
+    let p = only(&r, "pid-exhaustion");
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert_eq!(p[0].severity, Severity::Critical);
+    assert_eq!(p[0].subjects[0].kind, SubjectKind::Pod);
+    assert_eq!(p[0].subjects[0].pod.as_deref(), Some(V2_POD));
+    assert_eq!(p[0].subjects[1].pid, Some(7001));
+    assert_eq!(p[0].subjects[1].comm.as_deref(), Some("java"));
+    assert_eq!(
+        p[0].subjects[1].container_id.as_deref(),
+        Some("c0ffee1234567890abcdef1234567890abcdef1234567890abcdef1234567890")
+    );
+    assert!(
+        p[0].summary.contains("37 forks refused"),
+        "{}",
+        p[0].summary
+    );
+    assert_eq!(p[1].severity, Severity::Warning);
+    assert_eq!(p[1].subjects[0].kind, SubjectKind::Container);
+    assert_eq!(
+        p[1].subjects[0].container_id.as_deref(),
+        Some("aa11bb22cc33dd44ee55ff6600778899aabbccddeeff00112233445566778899")
+    );
+}
+
+#[test]
+fn cgroup_v2_forks_refused_during_the_window_are_critical() {
+    let mut samples = two_samples("cgroup-v2-pids");
+    // The container near its limit starts refusing forks between the samples.
+    let c = samples[1]
+        .cgroups
+        .pids
+        .iter_mut()
+        .find(|c| c.max == Some(100))
+        .unwrap();
+    c.events_max = 4;
+    let r = run_checks(&samples, &["pid-exhaustion"]);
+    let p = only(&r, "pid-exhaustion");
+    let ctr = p
+        .iter()
+        .find(|f| f.subjects[0].kind == SubjectKind::Container)
+        .unwrap();
+    assert_eq!(ctr.severity, Severity::Critical);
+    assert!(
+        ctr.summary
+            .contains("4 forks refused (4 during the window)"),
+        "{}",
+        ctr.summary
+    );
+    // The pod's 37 refusals happened before the window and did not grow: usage alone
+    // (at its limit) keeps it critical.
+    let pod = p
+        .iter()
+        .find(|f| f.subjects[0].kind == SubjectKind::Pod)
+        .unwrap();
+    assert_eq!(pod.severity, Severity::Critical);
+    assert!(!pod.summary.contains("during the window"));
 }

@@ -287,10 +287,10 @@ fn cgroup_finding(
         check: CHECK.id.into(),
         severity,
         summary,
-        cause: "The pids controller charges every process and thread to its cgroup and refuses fork/clone past                 pids.max with EAGAIN (the kernel logs 'cgroup: fork rejected by pids controller in <path>').                 Inside the container, runtimes and Go programs then fail with 'pthread_create failed:                 Resource temporarily unavailable' (or 'No space left on device'); unreaped zombies and thread                 leaks fill the limit."
+        cause: "The pids controller charges every process and thread to its cgroup and refuses fork/clone past pids.max with EAGAIN (the kernel logs 'cgroup: fork rejected by pids controller in <path>'). Inside the container, runtimes and Go programs then fail with 'pthread_create failed: Resource temporarily unavailable' (or 'No space left on device'); unreaped zombies and thread leaks fill the limit."
             .into(),
         remedy: format!(
-            "Find what holds the tasks in the cgroup: `cat {dir}/cgroup.procs | xargs -n1 -I{{}} sh -c              'echo $(ls /proc/{{}}/task | wc -l) {{}} $(cat /proc/{{}}/comm)' | sort -rn | head`. Fix the thread              or zombie leak (an init that reaps: tini / --init / shareProcessNamespace). If the workload              legitimately needs more, raise the pod limit (kubelet podPidsLimit) rather than removing it."
+            "Find what holds the tasks in the cgroup: `cat {dir}/cgroup.procs | xargs -n1 -I{{}} sh -c 'echo $(ls /proc/{{}}/task | wc -l) {{}} $(cat /proc/{{}}/comm)' | sort -rn | head`. Fix the thread or zombie leak (an init that reaps: tini / --init / shareProcessNamespace). If the workload legitimately needs more, raise the pod limit (kubelet podPidsLimit) rather than removing it."
         ),
         evidence,
         subjects,

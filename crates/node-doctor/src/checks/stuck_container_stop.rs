@@ -22,6 +22,16 @@ pub const CHECK: CheckDef = CheckDef {
     run,
 };
 
+/// The cgroup path that names the container (v1 and v2 paths differ on hybrid hosts).
+fn container_cgroup(p: &Process) -> &str {
+    let id = p.owner.container_id.as_deref().unwrap_or("\0");
+    p.cgroups
+        .iter()
+        .find(|c| c.path.contains(id))
+        .or_else(|| p.cgroups.iter().find(|c| c.hierarchy == 0))
+        .map_or("", |c| c.path.as_str())
+}
+
 fn killed_and_stuck(p: &Process) -> bool {
     p.in_d_state() && p.sigkill_pending()
 }
@@ -127,11 +137,7 @@ fn finding(
             format!("/proc/{}/cgroup", p.pid),
             format!(
                 "{} → container {}{pod}",
-                p.cgroups
-                    .iter()
-                    .find(|c| c.hierarchy == 0)
-                    .or(p.cgroups.first())
-                    .map_or("", |c| c.path.as_str()),
+                container_cgroup(p),
                 p.owner.container_id.as_deref().unwrap_or("?")
             ),
         ),

@@ -87,7 +87,8 @@ fn run(h: &History) -> Outcome {
     let s = h.current();
     let limit = task_limit(s);
     let mut outcome = Outcome::default();
-    if limit.is_none() {
+    let any_zombie = s.processes.iter().any(|p| p.state == 'Z');
+    if limit.is_none() && any_zombie {
         outcome.unknown.push(format!(
             "no PID limit or task count, judging by count only: {}",
             s.sysctl_u64("kernel.pid_max")
