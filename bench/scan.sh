@@ -5,6 +5,8 @@
 #   ps -e -o pid,ppid,stat,nlwp,uid,comm
 # and reports medians, peak RSS and the ratio. Target at N=10000: <= 2x ps, < 40 MiB RSS.
 # Usage: bench/scan.sh [N...]   (default 1000 5000 10000); needs a release build.
+# ZOMBIES=K makes K of the N processes unreaped zombies (the process-health checks then
+# group them and report); default 0.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${NODE_DOCTOR_BIN:-$here/../target/release/node-doctor}
@@ -13,9 +15,9 @@ rounds=${ROUNDS:-7}
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(1000 5000 10000)
 echo "scan benchmark on $(uname -r), $(nproc) cores, $(date -u +%F)"
 for n in "${sizes[@]}"; do
-  coproc HOLD { python3 "$here/spawn_idle.py" "$n"; }
+  coproc HOLD { python3 "$here/spawn_idle.py" "$n" "${ZOMBIES:-0}"; }
   read -r _ <&"${HOLD[0]}"
-  echo "N=$n idle processes ($(ls -d /proc/[0-9]* | wc -l) in /proc)"
+  echo "N=$n idle processes, ${ZOMBIES:-0} of them zombies ($(ls -d /proc/[0-9]* | wc -l) in /proc)"
   python3 "$here/run_compare.py" "$rounds" \
     -- ps ps -e -o pid,ppid,stat,nlwp,uid,comm \
     -- node-doctor "$bin" check --window 0 --format json --fail-on critical

@@ -2,6 +2,11 @@
 """Holds N idle processes (forked children blocked in pause()) until stdin closes or a
 signal arrives, then kills and reaps them. Prints "ready" once all N exist.
 
+    spawn_idle.py N [ZOMBIES]
+
+The first ZOMBIES (default 0) of the N children exit at once and are not reaped until the
+end: a node with a zombie leak, so the process-health checks have something to group.
+
 Used by the benchmarks to give node-doctor and its baselines the same process table."""
 import os
 import signal
@@ -10,9 +15,12 @@ import sys
 
 def main() -> None:
     n = int(sys.argv[1])
+    zombies = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     pids = []
-    for _ in range(n):
+    for i in range(n):
         pid = os.fork()
+        if pid == 0 and i < zombies:
+            os._exit(0)
         if pid == 0:
             # Child: die with the parent, then sleep until killed.
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
