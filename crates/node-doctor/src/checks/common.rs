@@ -120,3 +120,59 @@ mod tests {
         assert_eq!(human_duration(3 * 3_600_000 + 12 * 60_000), "3h12m");
     }
 }
+
+/// Builders for check unit tests: plain processes and snapshots, no host.
+#[cfg(test)]
+pub mod test_support {
+    use crate::cgroup_path::CgroupOwner;
+    use crate::host::processes::Process;
+    use crate::snapshot::Snapshot;
+
+    pub fn process(pid: i32, ppid: i32, comm: &str, state: char) -> Process {
+        Process {
+            pid,
+            ppid,
+            comm: comm.into(),
+            state,
+            start_time_ticks: 1000 + pid as u64,
+            uid: 0,
+            euid: 0,
+            threads: 1,
+            cap_eff: 0,
+            sig_pending: 0,
+            shared_sig_pending: 0,
+            cgroups: Vec::new(),
+            owner: CgroupOwner::default(),
+            rlimit_nofile: None,
+            rlimit_core: None,
+            open_fds: Some(3),
+            ns_pid: None,
+            wchan: None,
+            kernel_stack: None,
+        }
+    }
+
+    /// A snapshot at `at_ms` holding `processes` (sorted by pid, as collected ones are),
+    /// pid_max 1000 and `tasks` tasks in loadavg.
+    pub fn snapshot(at_ms: u64, tasks: u32, mut processes: Vec<Process>) -> Snapshot {
+        processes.sort_by_key(|p| p.pid);
+        let mut s = Snapshot {
+            collected_at_ms: at_ms,
+            processes,
+            ..Snapshot::default()
+        };
+        s.sysctls.insert("kernel.pid_max".into(), "1000".into());
+        s.sysctls.insert("kernel.threads-max".into(), "5000".into());
+        s.sysctls
+            .insert("kernel.hung_task_timeout_secs".into(), "120".into());
+        s.loadavg = Some(procfs_core::LoadAverage {
+            one: 0.0,
+            five: 0.0,
+            fifteen: 0.0,
+            cur: 1,
+            max: tasks,
+            latest_pid: 1,
+        });
+        s
+    }
+}

@@ -197,3 +197,65 @@ fn finding(st: &Stuck, hung_after: Option<u64>) -> Finding {
         subjects,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::test_support::{process, snapshot};
+    use super::*;
+
+    fn stuck_at(at: u64, state: char) -> crate::snapshot::Snapshot {
+        let mut p = process(700, 1, "reader", state);
+        p.wchan = Some("request_wait_answer".into());
+        snapshot(at, 100, vec![process(1, 0, "init", 'S'), p])
+    }
+
+    #[test]
+    fn duration_counts_only_the_consecutive_run() {
+        let samples = [
+            stuck_at(0, 'D'),
+            stuck_at(10_000, 'S'),
+            stuck_at(20_000, 'D'),
+            stuck_at(50_000, 'D'),
+        ];
+        let out = run(&History::new(&samples).unwrap());
+        assert_eq!(out.findings.len(), 1);
+        let f = &out.findings[0];
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.summary.contains("for at least 30.0s"), "{}", f.summary);
+        assert!(f.summary.contains("wchan request_wait_answer"));
+    }
+
+    #[test]
+    fn past_hung_task_timeout_is_critical() {
+        let samples = [stuck_at(0, 'D'), stuck_at(130_000, 'D')];
+        let out = run(&History::new(&samples).unwrap());
+        assert_eq!(out.findings[0].severity, Severity::Critical);
+        assert!(out.findings[0].summary.contains("2m10s"));
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_same_stuck_process() {
+        let mut first = stuck_at(0, 'D');
+        first.processes[1].start_time_ticks = 1;
+        let samples = [first, stuck_at(1000, 'D')];
+        assert!(run(&History::new(&samples).unwrap()).findings.is_empty());
+    }
+
+    #[test]
+    fn many_stuck_processes_are_folded() {
+        let many = |at| {
+            let ps = (0..30)
+                .map(|i| process(100 + i, 1, "nfs-reader", 'D'))
+                .collect();
+            snapshot(at, 100, ps)
+        };
+        let samples = [many(0), many(1000)];
+        let out = run(&History::new(&samples).unwrap());
+        assert_eq!(out.findings.len(), MAX_FINDINGS + 1);
+        assert!(
+            out.findings
+                .iter()
+                .any(|f| f.summary.starts_with("10 more processes"))
+        );
+    }
+}

@@ -238,3 +238,53 @@ fn finding(
         subjects,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::test_support::{process, snapshot};
+    use super::*;
+
+    fn with_zombies(at: u64, tasks: u32, parent: i32, n: i32) -> Snapshot {
+        let mut ps = vec![process(parent, 1, "runner", 'S')];
+        ps.extend((0..n).map(|i| process(parent + 1 + i, parent, "job", 'Z')));
+        snapshot(at, tasks, ps)
+    }
+
+    #[test]
+    fn bands() {
+        // Limit 1000 in these snapshots: 1 % is 10 zombies.
+        assert_eq!(severity(5, Some((1000, 100))), None);
+        assert_eq!(severity(10, Some((1000, 100))), Some(Severity::Warning));
+        assert_eq!(severity(20, None), Some(Severity::Warning));
+        assert_eq!(severity(19, None), None);
+        // 10 % of the limit while tasks are at 70 %: critical.
+        assert_eq!(severity(100, Some((1000, 700))), Some(Severity::Critical));
+        assert_eq!(severity(100, Some((1000, 690))), Some(Severity::Warning));
+    }
+
+    #[test]
+    fn growth_needs_the_same_parent() {
+        let a = with_zombies(0, 100, 500, 20);
+        let b = with_zombies(1000, 100, 500, 26);
+        let samples = [a, b];
+        let out = run(&History::new(&samples).unwrap());
+        assert_eq!(out.findings.len(), 1);
+        assert!(out.findings[0].summary.contains("growing (+6 in 1.0s)"));
+
+        // Pid 500 restarted between the samples (another start time): no growth claim.
+        let mut a = with_zombies(0, 100, 500, 20);
+        a.processes[0].start_time_ticks += 7;
+        let samples = [a, with_zombies(1000, 100, 500, 26)];
+        let out = run(&History::new(&samples).unwrap());
+        assert!(!out.findings[0].summary.contains("growing"));
+        assert!(!out.findings[0].summary.contains("steady"));
+    }
+
+    #[test]
+    fn a_critical_share_of_a_nearly_full_pid_space() {
+        let s = with_zombies(0, 800, 500, 150);
+        let out = run(&History::new(std::slice::from_ref(&s)).unwrap());
+        assert_eq!(out.findings[0].severity, Severity::Critical);
+        assert_eq!(out.findings[0].subjects[0].pid, Some(500));
+    }
+}
