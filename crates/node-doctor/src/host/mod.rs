@@ -9,6 +9,7 @@
 pub mod cgroups;
 pub mod filesystems;
 pub mod kernel;
+pub mod per_pid;
 pub mod processes;
 
 use serde::{Deserialize, Serialize};

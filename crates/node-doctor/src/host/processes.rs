@@ -6,6 +6,7 @@
 //! holding it makes the reader hang in turn — so this module never opens them.
 //! A process that exits between `readdir` and a read is normal and counted as vanished.
 
+use super::per_pid::for_each_pid;
 use super::{HostRoot, Unavailable, parse_with};
 use crate::cgroup_path::{CgroupOwner, parse_cgroup_path};
 use procfs_core::FromBufRead;
@@ -13,8 +14,6 @@ use procfs_core::FromRead;
 use procfs_core::process::{LimitValue, Limits, Stat, Status};
 use serde::{Deserialize, Serialize};
 use std::io;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,14 +139,8 @@ pub fn list_pids(host: &HostRoot) -> Result<Vec<i32>, Unavailable> {
     Ok(pids)
 }
 
-/// Reads every process. Work is split over a few worker threads pulling pids from a shared
-/// counter: the cost is almost all in the kernel generating `status` text, which scales
-/// with cores.
-///
-/// The workers are detached and results stream back over a channel, so a read that blocks
-/// in the kernel (a `/proc` file of a process stuck on a dead FUSE or NFS server) stalls
-/// only its worker: at the deadline the scan returns what it has, names the pid each stuck
-/// worker was reading, and leaves the worker behind instead of hanging the whole run.
+/// Reads every process, on a few worker threads with the deadline (see [`super::per_pid`]):
+/// a read blocked in the kernel leaves its process out instead of hanging the run.
 pub fn scan(host: &HostRoot, deadline: Option<Instant>) -> (Vec<Process>, ScanReport) {
     let mut report = ScanReport::default();
     let pids = match list_pids(host) {
@@ -158,120 +151,40 @@ pub fn scan(host: &HostRoot, deadline: Option<Instant>) -> (Vec<Process>, ScanRe
         }
     };
     report.listed = pids.len() as u64;
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        report.skipped_for_deadline = report.listed;
-        return (Vec::new(), report);
-    }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(pids.len().div_ceil(256).max(1));
-    let pids: Arc<Vec<i32>> = Arc::new(pids);
-    let next = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = mpsc::channel::<WorkerMsg>();
-    let mut current: Vec<Arc<AtomicI32>> = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let (host, pids, next, tx) = (host.clone(), pids.clone(), next.clone(), tx.clone());
-        let now_reading = Arc::new(AtomicI32::new(0));
-        current.push(now_reading.clone());
-        let spawned = std::thread::Builder::new()
-            .name("proc-scan".into())
-            .spawn(move || scan_worker(&host, &pids, &next, &now_reading, &tx));
-        if let Err(e) = spawned {
-            report.problem(Unavailable {
-                path: "proc".into(),
-                reason: format!("cannot start a scan thread: {e}"),
-            });
-            current.pop();
+    let reader = host.clone();
+    let run = for_each_pid(pids, deadline, move |pid| {
+        let mut r = ScanReport::default();
+        let p = read_process(&reader, pid, &mut r).map(Box::new);
+        Some((p, r.problems))
+    });
+    let mut processes = Vec::with_capacity(run.results.len());
+    for (p, problems) in run.results {
+        for u in problems {
+            report.problem(u);
+        }
+        match p {
+            Some(p) => {
+                report.read += 1;
+                processes.push(*p);
+            }
+            None => report.vanished += 1,
         }
     }
-    drop(tx);
-
-    let mut processes = Vec::with_capacity(pids.len());
-    let mut finished_workers = 0;
-    let mut timed_out = false;
-    while finished_workers < current.len() {
-        let msg = match deadline {
-            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-        };
-        match msg {
-            Ok(WorkerMsg::Read(p, problems)) => accept(&mut report, &mut processes, p, problems),
-            Ok(WorkerMsg::Done) => finished_workers += 1,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
+    report.skipped_for_deadline = run.skipped_for_deadline;
+    for reason in run.spawn_errors {
+        report.problem(Unavailable {
+            path: "proc".into(),
+            reason,
+        });
     }
-    if timed_out {
-        // Stop the workers taking more pids, keep what they already sent, and name the pid
-        // each still-busy worker is blocked on; that read is abandoned.
-        next.store(pids.len(), Ordering::SeqCst);
-        while let Ok(msg) = rx.try_recv() {
-            if let WorkerMsg::Read(p, problems) = msg {
-                accept(&mut report, &mut processes, p, problems);
-            }
-        }
-        report.skipped_for_deadline = report.listed - report.read - report.vanished;
-        for c in &current {
-            let pid = c.load(Ordering::SeqCst);
-            if pid > 0 {
-                report.problem(Unavailable {
-                    path: format!("proc/{pid}"),
-                    reason: "read still blocked at the scan deadline (process left out)".into(),
-                });
-            }
-        }
+    for pid in run.blocked {
+        report.problem(Unavailable {
+            path: format!("proc/{pid}"),
+            reason: "read still blocked at the scan deadline (process left out)".into(),
+        });
     }
     processes.sort_unstable_by_key(|p| p.pid);
     (processes, report)
-}
-
-fn accept(
-    report: &mut ScanReport,
-    processes: &mut Vec<Process>,
-    p: Option<Box<Process>>,
-    problems: Vec<Unavailable>,
-) {
-    for u in problems {
-        report.problem(u);
-    }
-    match p {
-        Some(p) => {
-            report.read += 1;
-            processes.push(*p);
-        }
-        None => report.vanished += 1,
-    }
-}
-
-enum WorkerMsg {
-    /// One pid done: the process (None when it vanished) and the problems met reading it.
-    Read(Option<Box<Process>>, Vec<Unavailable>),
-    Done,
-}
-
-fn scan_worker(
-    host: &HostRoot,
-    pids: &[i32],
-    next: &AtomicUsize,
-    now_reading: &AtomicI32,
-    tx: &mpsc::Sender<WorkerMsg>,
-) {
-    loop {
-        let i = next.fetch_add(1, Ordering::SeqCst);
-        let Some(&pid) = pids.get(i) else { break };
-        now_reading.store(pid, Ordering::SeqCst);
-        let mut r = ScanReport::default();
-        let p = read_process(host, pid, &mut r).map(Box::new);
-        now_reading.store(0, Ordering::SeqCst);
-        if tx.send(WorkerMsg::Read(p, r.problems)).is_err() {
-            return; // the scan gave up on us at its deadline
-        }
-    }
-    let _ = tx.send(WorkerMsg::Done);
 }
 
 /// Why a per-process read failed: the process is gone, or the file is bad.
