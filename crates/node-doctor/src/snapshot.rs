@@ -5,6 +5,8 @@
 use crate::host::cgroups::{Cgroups, read_cgroups};
 use crate::host::filesystems::{FilesystemUsage, read_filesystems};
 use crate::host::kernel::{self, HostInfo, Mount, Pressure};
+use crate::host::packages::read_runtime_packages;
+use crate::host::pipes::{self, PipeScan};
 use crate::host::processes::{self, Process, ScanReport};
 use crate::host::{HostRoot, Unavailable};
 use procfs_core::{LoadAverage, Meminfo};
@@ -41,6 +43,12 @@ pub struct Snapshot {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<Mount>>,
     pub filesystems: Vec<FilesystemUsage>,
+    /// Pipes held by processes, with owner and size (absent when not scanned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipes: Option<PipeScan>,
+    /// Installed container runtime packages and versions (from the dpkg database).
+    #[serde(default)]
+    pub runtime_packages: BTreeMap<String, String>,
     /// Host files that could not be read or parsed, with the reason.
     pub unavailable: Vec<Unavailable>,
 }
@@ -85,6 +93,18 @@ impl Snapshot {
 pub struct CollectOptions {
     /// Processes not read by then are counted as skipped, not waited for.
     pub deadline: Option<Instant>,
+    /// Walk every process's fds for pipes (pipe-quota, runc-init-hang). It touches every fd
+    /// of every process, so the agent may do it less often than the rest.
+    pub scan_pipes: bool,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        Self {
+            deadline: None,
+            scan_pipes: true,
+        }
+    }
 }
 
 /// Reads one snapshot of the host. Never fails: what cannot be read is listed in
@@ -104,6 +124,16 @@ pub fn collect(host: &HostRoot, opts: &CollectOptions) -> Snapshot {
     let cgroups = read_cgroups(host, mounts.as_deref(), &mut unavailable);
     let filesystems = read_filesystems(host, mounts.as_deref(), &mut unavailable);
     let (processes, process_scan) = processes::scan(host, opts.deadline);
+    let pipes = opts.scan_pipes.then(|| {
+        let pids = processes.iter().map(|p| p.pid).collect();
+        let in_d = processes
+            .iter()
+            .filter(|p| p.in_d_state())
+            .map(|p| p.pid)
+            .collect();
+        pipes::scan(host, pids, in_d, opts.deadline)
+    });
+    let runtime_packages = read_runtime_packages(host);
     Snapshot {
         collected_at_ms,
         root: host.root().display().to_string(),
@@ -120,6 +150,8 @@ pub fn collect(host: &HostRoot, opts: &CollectOptions) -> Snapshot {
         loadavg,
         mounts,
         filesystems,
+        pipes,
+        runtime_packages,
         unavailable,
     }
 }

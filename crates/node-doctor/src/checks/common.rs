@@ -149,6 +149,8 @@ pub mod test_support {
             ns_pid: None,
             wchan: None,
             kernel_stack: None,
+            exe: None,
+            cmdline: None,
         }
     }
 

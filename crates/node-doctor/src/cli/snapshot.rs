@@ -8,15 +8,24 @@ use std::time::Instant;
 /// Takes one sample, or two `window` apart so rates exist in one-shot mode.
 pub fn sample(host: &HostRoot, args: &SampleArgs) -> Vec<Snapshot> {
     let deadline = Instant::now() + args.deadline + args.window;
-    let opts = CollectOptions {
+    let last = CollectOptions {
         deadline: Some(deadline),
+        scan_pipes: true,
     };
-    let first = collect(host, &opts);
     if args.window.is_zero() {
-        return vec![first];
+        return vec![collect(host, &last)];
     }
+    // The pipe scan touches every fd of every process; the checks that use it look at the
+    // current sample only, so the first sample skips it.
+    let first = collect(
+        host,
+        &CollectOptions {
+            scan_pipes: false,
+            ..last.clone()
+        },
+    );
     std::thread::sleep(args.window);
-    vec![first, collect(host, &opts)]
+    vec![first, collect(host, &last)]
 }
 
 pub fn run(args: &SnapshotArgs) -> anyhow::Result<u8> {

@@ -9,7 +9,9 @@
 pub mod cgroups;
 pub mod filesystems;
 pub mod kernel;
+pub mod packages;
 pub mod per_pid;
+pub mod pipes;
 pub mod processes;
 
 use serde::{Deserialize, Serialize};

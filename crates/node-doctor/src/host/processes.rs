@@ -1,9 +1,11 @@
 //! The process table: one pass over `/proc/<pid>/` under the host root.
 //!
-//! Safe on a sick node: only `stat`, `status`, `cgroup`, `limits` and the `fd` directory are
-//! read. These take no lock of the target's address space. `cmdline`, `environ`, `maps` and
-//! `smaps` do (`mmap_lock`, through `access_remote_vm`), and a process stuck in D state while
-//! holding it makes the reader hang in turn — so this module never opens them.
+//! Safe on a sick node: `stat`, `status`, `cgroup`, `limits` and the `fd` directory are read
+//! for every process, `wchan` and `stack` for D-state ones. These take no lock of the
+//! target's address space. `cmdline`, `environ`, `maps` and `smaps` do (`mmap_lock`, through
+//! `access_remote_vm`), and a process stuck in D state while holding it makes the reader hang
+//! in turn — so the only such read is `cmdline` of a process named `runc` that is not in D
+//! state (to recognise `runc init`); nothing else opens them.
 //! A process that exits between `readdir` and a read is normal and counted as vanished.
 
 use super::per_pid::for_each_pid;
@@ -55,6 +57,12 @@ pub struct Process {
     /// The kernel stack (`/proc/PID/stack`, root only), read only for processes in D state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_stack: Option<Vec<String>>,
+    /// The executable's path (`/proc/PID/exe`), read only for runc processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    /// The first arguments, read only for a process named `runc` that is not in D state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<Vec<String>>,
 }
 
 impl Process {
@@ -248,6 +256,8 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
         ns_pid: None,
         wchan: None,
         kernel_stack: None,
+        exe: None,
+        cmdline: None,
     };
 
     let status_rel = format!("proc/{pid}/status");
@@ -311,8 +321,43 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
 
     if p.in_d_state() {
         read_blocked_detail(host, &mut p);
+    } else if is_runc(&p.comm) {
+        read_runc_detail(host, &mut p);
     }
     Some(p)
+}
+
+/// `runc` itself, or one of the stages of `runc init` (nsexec renames them
+/// `runc:[0:PARENT]`, `runc:[1:CHILD]`, `runc:[2:INIT]`).
+pub fn is_runc(comm: &str) -> bool {
+    comm == "runc" || comm.starts_with("runc:[")
+}
+
+/// For a runc process not in D state: where it sleeps (a `runc init` blocked on a pipe sleeps
+/// interruptibly in `pipe_write`), its executable, and — for a plain `runc` — its command line
+/// (to tell `runc init` before it renames itself). `cmdline` takes the target's mmap lock,
+/// which is why this never runs for a process in D state.
+fn read_runc_detail(host: &HostRoot, p: &mut Process) {
+    if let Ok(b) = read_file(host, &format!("proc/{}/wchan", p.pid)) {
+        let w = String::from_utf8_lossy(&b).trim().to_string();
+        if !w.is_empty() && w != "0" {
+            p.wchan = Some(w);
+        }
+    }
+    if let Ok(exe) = std::fs::read_link(host.path(&format!("proc/{}/exe", p.pid))) {
+        p.exe = Some(exe.to_string_lossy().into_owned());
+    }
+    if p.comm == "runc"
+        && let Ok(b) = read_file(host, &format!("proc/{}/cmdline", p.pid))
+    {
+        let args: Vec<String> = b
+            .split(|&c| c == 0)
+            .filter(|a| !a.is_empty())
+            .take(8)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        p.cmdline = Some(args);
+    }
 }
 
 /// For a process in D state: where it sleeps. `wchan` and `stack` are read from the task

@@ -16,10 +16,7 @@ pub fn fixture(scenario: &str) -> PathBuf {
 }
 
 pub fn snapshot_of(root: impl Into<PathBuf>) -> Snapshot {
-    collect(
-        &HostRoot::new(root.into()),
-        &CollectOptions { deadline: None },
-    )
+    collect(&HostRoot::new(root.into()), &CollectOptions::default())
 }
 
 /// Runs the named checks (all when empty) over the samples.
