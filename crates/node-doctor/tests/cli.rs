@@ -39,6 +39,8 @@ fn checks_lists_every_id_with_a_line() {
         "fd-leak",
         "d-state-processes",
         "stuck-container-stop",
+        "pipe-quota",
+        "runc-init-hang",
         "disk-pressure",
     ] {
         assert!(

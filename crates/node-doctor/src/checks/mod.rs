@@ -7,6 +7,8 @@ pub mod disk_pressure;
 pub mod fd_exhaustion;
 pub mod fd_leak;
 pub mod pid_exhaustion;
+pub mod pipe_quota;
+pub mod runc_init_hang;
 pub mod stuck_container_stop;
 pub mod zombie_processes;
 
@@ -82,6 +84,8 @@ pub fn all() -> &'static [CheckDef] {
         fd_leak::CHECK,
         d_state_processes::CHECK,
         stuck_container_stop::CHECK,
+        pipe_quota::CHECK,
+        runc_init_hang::CHECK,
         disk_pressure::CHECK,
     ]
 }
