@@ -21,12 +21,39 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy)]
 pub struct History<'a> {
     samples: &'a [Snapshot],
+    settings: Settings,
+}
+
+/// Thresholds an operator may tune (CLI flags); plain data, so checks stay pure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Age past which a `runc init` is reported (runc-init-hang).
+    pub runc_init_threshold_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            runc_init_threshold_secs: runc_init_hang::THRESHOLD_SECS,
+        }
+    }
 }
 
 impl<'a> History<'a> {
     /// `samples` must not be empty (recordings and collectors guarantee one sample at least).
     pub fn new(samples: &'a [Snapshot]) -> Option<Self> {
-        (!samples.is_empty()).then_some(Self { samples })
+        (!samples.is_empty()).then_some(Self {
+            samples,
+            settings: Settings::default(),
+        })
+    }
+
+    pub fn with_settings(self, settings: Settings) -> Self {
+        Self { settings, ..self }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn current(&self) -> &'a Snapshot {

@@ -22,7 +22,7 @@ pub const CHECK: CheckDef = CheckDef {
     run,
 };
 
-/// Age past which a runc init is reported.
+/// Default age past which a runc init is reported (`--runc-init-threshold`).
 pub const THRESHOLD_SECS: u64 = 30;
 
 /// `runc:[2:INIT]` and its siblings, or `runc init` seen by its command line.
@@ -68,12 +68,13 @@ fn run(h: &History) -> Outcome {
         ));
         return outcome;
     }
+    let threshold = h.settings().runc_init_threshold_secs;
     for p in s.processes.iter().filter(|p| is_runc_init(p)) {
         let Some(age) = age_secs(s, p) else { continue };
-        if age < THRESHOLD_SECS {
+        if age < threshold {
             continue;
         }
-        outcome.findings.push(finding(s, p, age));
+        outcome.findings.push(finding(s, p, age, threshold));
         if outcome.findings.len() >= MAX_FINDINGS {
             break;
         }
@@ -92,7 +93,7 @@ fn writing_to_pipe(p: &Process) -> bool {
         .is_some_and(|w| w.contains("pipe_write") || w == "pipe_wait" || w == "wait_for_partner")
 }
 
-fn finding(s: &Snapshot, p: &Process, age: u64) -> Finding {
+fn finding(s: &Snapshot, p: &Process, age: u64, threshold: u64) -> Finding {
     let page = page_size(s);
     let pipes = pipes_of(s, p);
     let shrunk: Vec<_> = pipes
@@ -140,7 +141,7 @@ fn finding(s: &Snapshot, p: &Process, age: u64) -> Finding {
             ),
         )
         .with_threshold(format!(
-            "runc init normally exits within seconds; reported after {THRESHOLD_SECS}s"
+            "runc init normally exits within seconds; reported after {threshold}s"
         )),
         Evidence::new(format!("/proc/{}/wchan", p.pid), wchan),
     ];

@@ -2,7 +2,7 @@
 
 use super::{CheckArgs, EXIT_FINDINGS, EXIT_OK, FailOn, Format};
 use anyhow::{Context, bail};
-use node_doctor::checks::{self, CheckDef, History};
+use node_doctor::checks::{self, CheckDef, History, Settings};
 use node_doctor::finding::Severity;
 use node_doctor::host::HostRoot;
 use node_doctor::output::{HostSection, human, json};
@@ -28,7 +28,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         Some(path) => Recording::load(path)?.samples,
         None => super::snapshot::sample(&HostRoot::new(&args.root.root), &args.sample),
     };
-    let history = History::new(&samples).context("no samples")?;
+    let history = History::new(&samples)
+        .context("no samples")?
+        .with_settings(Settings {
+            runc_init_threshold_secs: args.runc_init_threshold.as_secs(),
+        });
     let report = checks::run(
         &checks,
         &history,

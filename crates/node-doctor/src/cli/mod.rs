@@ -68,6 +68,9 @@ pub struct CheckArgs {
     /// Replay a file written by `node-doctor snapshot` instead of reading the host.
     #[arg(long, value_name = "SNAPSHOT")]
     pub from: Option<PathBuf>,
+    /// runc-init-hang: report a `runc init` alive this long or longer.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub runc_init_threshold: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
