@@ -11,7 +11,10 @@ set -euo pipefail
 #                (zombie parents, fd holders, the FUSE server that never answers)
 #   fuse3      - fusermount3, to unmount the dead FUSE mount the D-state tests make (the
 #                test's server speaks /dev/fuse itself; the kernel's fuse module is built in)
-packages=(procps time util-linux python3 fuse3)
+#   containerd, runc, busybox-static
+#              - a real container for the pipe-quota test (ctr run --rootfs of a busybox
+#                rootfs; containerd is started by the test with everything under a temp dir)
+packages=(procps time util-linux python3 fuse3 containerd runc busybox-static)
 
 missing=()
 for p in "${packages[@]}"; do
