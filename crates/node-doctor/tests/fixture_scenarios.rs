@@ -478,3 +478,117 @@ fn cgroup_v2_forks_refused_during_the_window_are_critical() {
     assert_eq!(pod.severity, Severity::Critical);
     assert!(!pod.summary.contains("during the window"));
 }
+
+fn incident_1() -> Vec<node_doctor::snapshot::Snapshot> {
+    let path = fixture("incident-1-runc-init").with_file_name("recording.json");
+    node_doctor::snapshot::Recording::load(&path)
+        .expect("the incident's recording loads")
+        .samples
+}
+
+#[test]
+fn incident_1_runc_init_blocked_on_an_8k_pipe_is_critical() {
+    let samples = incident_1();
+    let r = run_checks(&samples, &["runc-init-hang", "pipe-quota"]);
+    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+
+    let h = only(&r, "runc-init-hang");
+    assert_eq!(h.len(), 1, "{h:#?}");
+    assert_eq!(h[0].severity, Severity::Critical);
+    assert_eq!(h[0].subjects[0].pid, Some(5160));
+    assert_eq!(h[0].subjects[0].comm.as_deref(), Some("runc:[2:INIT]"));
+    assert_eq!(
+        h[0].subjects[1].comm.as_deref(),
+        Some("containerd-shim"),
+        "its parent shim"
+    );
+    assert_eq!(
+        h[0].subjects[2].container_id.as_deref(),
+        Some("7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b")
+    );
+    let summary = &h[0].summary;
+    assert!(summary.contains("alive for 10m00s"), "{summary}");
+    assert!(summary.contains("wchan pipe_write"), "{summary}");
+    assert!(
+        summary.contains("shrunk 8192-byte pipe on fd 4,6"),
+        "{summary}"
+    );
+    let ev = |src: &str| {
+        h[0].evidence
+            .iter()
+            .find(|e| e.source == src)
+            .map(|e| e.observed.clone())
+    };
+    assert_eq!(
+        ev("/proc/5160/fd/4,6").as_deref(),
+        Some("pipe:[41222] 8192 bytes, 8192 buffered")
+    );
+    assert_eq!(
+        ev("runc version").as_deref(),
+        Some("package runc 1.0.0~rc10+dfsg2-1 (binary /usr/sbin/runc)")
+    );
+
+    let q = only(&r, "pipe-quota");
+    assert_eq!(q.len(), 1, "{q:#?}");
+    assert_eq!(q[0].severity, Severity::Critical);
+    assert_eq!(q[0].subjects[0].uid, Some(0));
+    // 65 pipes of 256 pages + one of 2.
+    assert!(
+        q[0].summary.contains(
+            "uid 0 holds 16642 pipe pages in 66 pipes (101.6% of fs.pipe-user-pages-soft 16384)"
+        ),
+        "{}",
+        q[0].summary
+    );
+    assert!(
+        q[0].summary.contains("containers 7a6b5c4d3e2f"),
+        "{}",
+        q[0].summary
+    );
+}
+
+#[test]
+fn a_younger_runc_init_or_a_full_size_pipe_is_less_than_critical() {
+    let mut samples = incident_1();
+    // The same node with the pipe at full size: still a hang (warning), not the quota's doing.
+    for p in &mut samples[0].pipes.as_mut().unwrap().pipes {
+        p.size_bytes = Some(65536);
+    }
+    let r = run_checks(&samples, &["runc-init-hang"]);
+    assert_eq!(only(&r, "runc-init-hang")[0].severity, Severity::Warning);
+    // With a threshold above its age it is not reported at all.
+    let h = node_doctor::checks::History::new(&samples)
+        .unwrap()
+        .with_settings(node_doctor::checks::Settings {
+            runc_init_threshold_secs: 3600,
+        });
+    let r = node_doctor::checks::run(
+        &[node_doctor::checks::by_id("runc-init-hang").unwrap()],
+        &h,
+        None,
+    );
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+}
+
+#[test]
+fn a_fixture_tree_finds_the_pipes_but_says_why_it_cannot_size_them() {
+    let s = snapshot_of(fixture("incident-1-runc-init"));
+    let scan = s.pipes.as_ref().unwrap();
+    assert_eq!(scan.sizing, "none");
+    assert_eq!(scan.pipes.len(), 66);
+    let p = scan.pipes.iter().find(|p| p.inode == 41222).unwrap();
+    assert_eq!(
+        p.holders.iter().map(|h| (h.pid, h.fd)).collect::<Vec<_>>(),
+        vec![(5160, 4), (5160, 6)]
+    );
+    assert_eq!(p.size_bytes, None);
+    let r = run_checks(std::slice::from_ref(&s), &["pipe-quota"]);
+    assert!(r.findings.is_empty());
+    assert!(
+        r.unknown[0]
+            .reason
+            .contains("pipe sizes can only be read from live fds"),
+        "{:#?}",
+        r.unknown
+    );
+}
