@@ -6,6 +6,7 @@ signal arrives, then kills and reaps them. Prints "ready" once all N exist.
 
 The first ZOMBIES (default 0) of the N children exit at once and are not reaped until the
 end: a node with a zombie leak, so the process-health checks have something to group.
+With PIPES=K in the environment every idle child creates K pipes and holds both ends.
 
 Used by the benchmarks to give node-doctor and its baselines the same process table."""
 import os
@@ -16,12 +17,14 @@ import sys
 def main() -> None:
     n = int(sys.argv[1])
     zombies = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    pipes_each = int(os.environ.get("PIPES", "0"))
     pids = []
     for i in range(n):
         pid = os.fork()
         if pid == 0 and i < zombies:
             os._exit(0)
         if pid == 0:
+            held = [os.pipe() for _ in range(pipes_each)]  # noqa: F841 (kept open)
             # Child: die with the parent, then sleep until killed.
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             while True:

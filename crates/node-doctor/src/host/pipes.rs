@@ -201,12 +201,19 @@ fn scan_process(
     may_size: bool,
     sized_inodes: &Mutex<HashSet<u64>>,
 ) -> Option<Seen> {
+    use rustix::fs::{Dir, Mode, OFlags, open, readlinkat_raw};
     let rel = format!("proc/{pid}/fd");
-    let dir = host.path(&rel);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(d) => d,
-        // Gone, a zombie, or a kernel thread: nothing to see.
-        Err(_) => return None,
+    // One open of the fd directory, then readlinkat relative to it: no path walk from the
+    // root per fd (this loop runs for every fd of every process).
+    let Ok(dirfd) = open(
+        host.path(&rel),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return None; // gone, a zombie, or a kernel thread: nothing to see
+    };
+    let Ok(mut dir) = Dir::read_from(&dirfd) else {
+        return None;
     };
     let mut seen = Seen {
         fds: 0,
@@ -216,16 +223,24 @@ fn scan_process(
         fallback_used: false,
     };
     let mut pidfd: Option<Result<OwnedFd, rustix::io::Errno>> = None;
-    for e in entries.flatten().take(MAX_FDS_PER_PROCESS) {
-        let name = e.file_name();
-        let Some(fd) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
+    let mut link = [0u8; 64];
+    while let Some(Ok(e)) = dir.read() {
+        let Some(fd) = e
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue; // "." and ".."
         };
         seen.fds += 1;
-        let Ok(link) = std::fs::read_link(e.path()) else {
+        if seen.fds as usize > MAX_FDS_PER_PROCESS {
+            break;
+        }
+        let Ok(n) = readlinkat_raw(&dirfd, e.file_name(), &mut link[..]) else {
             continue; // closed meanwhile
         };
-        let Some(inode) = pipe_inode(link.as_os_str().as_encoded_bytes()) else {
+        let Some(inode) = pipe_inode(&link[..n.min(link.len())]) else {
             continue;
         };
         seen.ends.push((inode, PipeEnd { pid, fd }));
