@@ -376,3 +376,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+
+    /// Kernels before 5.6 have no pidfd_getfd: the scan opens the `/proc` link instead.
+    #[test]
+    fn without_pidfd_the_proc_link_is_opened_non_blocking() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        rustix::pipe::fcntl_setpipe_size(&w, 8192).unwrap();
+        rustix::io::write(&w, b"abc").unwrap();
+        let ino = rustix::fs::fstat(&r).unwrap().st_ino;
+        let host = HostRoot::new("/");
+        let me = std::process::id() as i32;
+        let wfd = std::os::fd::AsRawFd::as_raw_fd(&w);
+        let mut no_pidfd = Some(Err(rustix::io::Errno::NOSYS));
+        let Ok((s, fallback)) = size_pipe(&host, me, wfd, ino, &mut no_pidfd) else {
+            panic!("sized through /proc");
+        };
+        assert!(fallback);
+        assert_eq!((s.size, s.buffered), (8192, Some(3)));
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            rustix::io::read(&r, &mut buf).unwrap(),
+            3,
+            "nothing was consumed"
+        );
+    }
+}
