@@ -46,6 +46,32 @@ pub struct Finding {
     pub remedy: String,
     pub evidence: Vec<Evidence>,
     pub subjects: Vec<Subject>,
+    /// For findings from log rules: which rule matched, how often, when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogMatch>,
+}
+
+/// What a log rule matched (NPD's condition/reason vocabulary, so a finding can become a
+/// NodeCondition or an Event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogMatch {
+    /// The rule's name.
+    pub rule: String,
+    /// "temporary" (an event) or "permanent" (a condition that stays until cleared).
+    pub kind: String,
+    /// NodeCondition type for permanent rules ("KernelDeadlock", "ReadonlyFilesystem").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Reason ("OOMKilling", "TaskHung").
+    pub reason: String,
+    /// Where the lines came from: "kmsg", "file:/var/log/kern.log", "journal:kubelet.service".
+    pub source: String,
+    /// Matching lines.
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ms: Option<u64>,
 }
 
 /// One thing read from the host that supports the finding.

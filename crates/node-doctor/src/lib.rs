@@ -10,5 +10,6 @@ pub mod cgroup_path;
 pub mod checks;
 pub mod finding;
 pub mod host;
+pub mod logs;
 pub mod output;
 pub mod snapshot;

@@ -93,6 +93,7 @@ fn run(h: &History) -> Outcome {
             .collect();
         findings.push(Finding {
             check: CHECK.id.into(),
+            log: None,
             severity: Severity::Warning,
             summary: format!("{} more processes stuck in D state", total - MAX_FINDINGS),
             cause: "Many tasks waiting in the kernel at once usually share one cause: a storage or network \
@@ -178,6 +179,7 @@ fn finding(st: &Stuck, hung_after: Option<u64>) -> Finding {
     }
     Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary,
         cause: format!(

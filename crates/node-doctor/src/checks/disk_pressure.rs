@@ -118,6 +118,7 @@ pub fn assess(fs: &FilesystemUsage) -> Option<Finding> {
     let subject = Subject::path(SubjectKind::Filesystem, fs.mount_point.clone());
     Some(Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary: format!("filesystem {} (holds {holds}): {what}", fs.mount_point),
         cause: cause_for(fs).into(),

@@ -76,6 +76,7 @@ fn run(h: &History) -> Outcome {
     }
     Outcome::found(vec![Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary: format!("{in_use} of {file_max} file handles allocated ({})", pct(ratio)),
         cause: "Every open file, socket and pipe holds a kernel file handle; past fs.file-max the kernel refuses \

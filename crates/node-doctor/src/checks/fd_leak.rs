@@ -158,6 +158,7 @@ fn finding(
     );
     Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary,
         cause,

@@ -111,6 +111,7 @@ fn node_wide(s: &Snapshot) -> Result<Option<Finding>, String> {
 
     Ok(Some(Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary: format!("{tasks} of {limit} task ids in use ({}; limit is {limit_name})", pct(ratio)),
         cause: "Every process and thread takes a PID from one space bounded by kernel.pid_max, and the kernel \
@@ -285,6 +286,7 @@ fn cgroup_finding(
     }
     Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary,
         cause: "The pids controller charges every process and thread to its cgroup and refuses fork/clone past pids.max with EAGAIN (the kernel logs 'cgroup: fork rejected by pids controller in <path>'). Inside the container, runtimes and Go programs then fail with 'pthread_create failed: Resource temporarily unavailable' (or 'No space left on device'); unreaped zombies and thread leaks fill the limit."

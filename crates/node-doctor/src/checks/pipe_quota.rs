@@ -235,6 +235,7 @@ fn finding(
 
     Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary,
         cause: format!(

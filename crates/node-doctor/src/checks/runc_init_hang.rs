@@ -194,6 +194,7 @@ fn finding(s: &Snapshot, p: &Process, age: u64, threshold: u64) -> Finding {
         .map_or(String::new(), |c| format!(" for container {}", short_id(c)));
     Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary,
         cause: format!(

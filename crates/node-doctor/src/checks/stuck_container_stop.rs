@@ -183,6 +183,7 @@ fn finding(
     }
     Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary,
         cause: "The container was killed, but its process sleeps uninterruptibly in the kernel, so SIGKILL stays \

@@ -225,6 +225,7 @@ fn finding(
     };
     Finding {
         check: CHECK.id.into(),
+        log: None,
         severity,
         summary: format!("{who} holds {count} unreaped zombie children{growth}"),
         cause: cause.into(),

@@ -1,0 +1,191 @@
+//! `/dev/kmsg`: the kernel's log ring, one record per `read()`.
+//!
+//! A record is `PRIO,SEQ,USEC,FLAGS[,...];TEXT\n` followed by dictionary lines that start
+//! with a space (` SUBSYSTEM=pci`, ` DEVICE=+pci:0000:00:1f.2`), see
+//! Documentation/ABI/testing/dev-kmsg. `read` fails with EPIPE when the reader's position
+//! was overwritten (the ring wrapped); the next read resumes at the oldest record, and the
+//! sequence gap says how many were lost. USEC is time since boot; wall time is boot time
+//! plus USEC.
+
+use super::{KernelLog, LogRecord, line_text};
+use crate::host::HostRoot;
+use rustix::io::Errno;
+use std::os::fd::OwnedFd;
+
+/// Largest record the kernel hands out (CONSOLE_EXT_LOG_MAX); a smaller buffer gets EINVAL.
+const RECORD_BUF: usize = 16 * 1024;
+/// Most records one snapshot keeps (the ring holds a few thousand on most nodes).
+pub const MAX_RECORDS: usize = 50_000;
+
+/// One parsed record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KmsgRecord {
+    pub facility: u8,
+    pub level: u8,
+    pub seq: u64,
+    pub usec: u64,
+    pub record: LogRecord,
+}
+
+/// Parses one record as `read()` returned it. `None` for anything that is not one.
+pub fn parse_record(bytes: &[u8]) -> Option<KmsgRecord> {
+    let semi = bytes.iter().position(|&b| b == b';')?;
+    let header = std::str::from_utf8(&bytes[..semi]).ok()?;
+    let mut f = header.split(',');
+    let prio: u32 = f.next()?.parse().ok()?;
+    let seq: u64 = f.next()?.parse().ok()?;
+    let usec: u64 = f.next()?.parse().ok()?;
+    let rest = &bytes[semi + 1..];
+    // The message ends at the first newline; dictionary lines follow, each " KEY=VALUE".
+    let (msg, dict) = match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let (text, cut) = line_text(msg);
+    let mut record = LogRecord::text(text);
+    record.cut = cut;
+    record.seq = Some(seq);
+    record.priority = Some((prio & 7) as u8);
+    for line in dict.split(|&b| b == b'\n') {
+        let Some(line) = line.strip_prefix(b" ") else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(line);
+        if let Some((k, v)) = line.split_once('=') {
+            record.fields.insert(k.to_string(), v.to_string());
+        }
+    }
+    Some(KmsgRecord {
+        facility: (prio >> 3) as u8,
+        level: (prio & 7) as u8,
+        seq,
+        usec,
+        record,
+    })
+}
+
+/// Opens `dev/kmsg` under the root for reading without blocking.
+pub fn open(host: &HostRoot) -> Result<OwnedFd, String> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
+        host.path("dev/kmsg"),
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("/dev/kmsg: {e}"))
+}
+
+/// Reads the records available now, from wherever `fd` stands (a fresh fd starts at the
+/// oldest record), calling `each` for every one. Returns how many were lost to overwrites.
+/// `boot_ms` (wall time of boot) turns USEC into wall time.
+pub fn drain(
+    fd: &OwnedFd,
+    boot_ms: Option<u64>,
+    next_seq: &mut Option<u64>,
+    mut each: impl FnMut(KmsgRecord),
+) -> Result<u64, String> {
+    let mut buf = vec![0u8; RECORD_BUF];
+    let mut lost = 0;
+    loop {
+        match rustix::io::read(fd, &mut buf[..]) {
+            Ok(0) => return Ok(lost),
+            Ok(n) => {
+                let Some(mut r) = parse_record(&buf[..n]) else {
+                    continue;
+                };
+                if let Some(expected) = *next_seq
+                    && r.seq > expected
+                {
+                    lost += r.seq - expected;
+                }
+                *next_seq = Some(r.seq + 1);
+                r.record.time_ms = boot_ms.map(|b| b + r.usec / 1000);
+                each(r);
+            }
+            Err(Errno::AGAIN) => return Ok(lost),
+            Err(Errno::INTR) => continue,
+            // Our position was overwritten; the next read resumes at the oldest record and
+            // the sequence gap counts what was lost.
+            Err(Errno::PIPE) => continue,
+            Err(e) => return Err(format!("/dev/kmsg: read: {e}")),
+        }
+    }
+}
+
+/// Wall-clock time of boot in ms: now minus `CLOCK_BOOTTIME` (the clock kmsg stamps with,
+/// give or take suspend).
+pub fn boot_wall_ms() -> Option<u64> {
+    use rustix::time::{ClockId, clock_gettime};
+    let now = clock_gettime(ClockId::Realtime);
+    let up = clock_gettime(ClockId::Boottime);
+    let ms = |t: rustix::time::Timespec| t.tv_sec as i128 * 1000 + t.tv_nsec as i128 / 1_000_000;
+    u64::try_from(ms(now) - ms(up)).ok()
+}
+
+/// The whole ring as it is now, for a snapshot.
+pub fn read_ring(host: &HostRoot) -> KernelLog {
+    let mut log = KernelLog::default();
+    let fd = match open(host) {
+        Ok(fd) => fd,
+        Err(e) => {
+            log.error = Some(e);
+            return log;
+        }
+    };
+    let mut next = None;
+    let boot = boot_wall_ms();
+    let result = drain(&fd, boot, &mut next, |r| {
+        if log.records.len() < MAX_RECORDS {
+            log.records.push(r.record);
+        } else {
+            log.not_kept += 1;
+        }
+    });
+    match result {
+        Ok(lost) => log.lost = lost,
+        Err(e) => log.error = Some(e),
+    }
+    log
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_with_dictionary() {
+        let r = parse_record(
+            b"3,1234,5678901,-;ata1.00: failed command: READ FPDMA QUEUED\n SUBSYSTEM=scsi\n DEVICE=+scsi:0:0:0:0\n",
+        )
+        .unwrap();
+        assert_eq!((r.facility, r.level, r.seq, r.usec), (0, 3, 1234, 5678901));
+        assert_eq!(r.record.text, "ata1.00: failed command: READ FPDMA QUEUED");
+        assert_eq!(r.record.fields["SUBSYSTEM"], "scsi");
+        assert_eq!(r.record.fields["DEVICE"], "+scsi:0:0:0:0");
+    }
+
+    #[test]
+    fn userspace_facility_and_extra_header_fields() {
+        // Facility 1 (user) as written through /dev/kmsg; newer kernels add ",caller=T123".
+        let r = parse_record(b"14,99,100,-,caller=T42;hello\n").unwrap();
+        assert_eq!((r.facility, r.level), (1, 6));
+        assert_eq!(r.record.text, "hello");
+    }
+
+    #[test]
+    fn garbage_is_not_a_record() {
+        assert!(parse_record(b"").is_none());
+        assert!(parse_record(b"no header here").is_none());
+        assert!(parse_record(b"a,b,c;x").is_none());
+        assert!(parse_record(&[0xff, 0xfe, b';']).is_none());
+    }
+
+    #[test]
+    fn invalid_utf8_and_huge_text_are_bounded() {
+        let mut rec = b"6,1,1,-;".to_vec();
+        rec.extend(std::iter::repeat_n(0xffu8, 100_000));
+        let r = parse_record(&rec).unwrap();
+        assert!(r.record.cut);
+        assert!(r.record.text.chars().all(|c| c == '\u{fffd}'));
+    }
+}
