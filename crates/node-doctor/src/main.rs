@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Check(args) => cli::check::run(args),
+        Command::Logs(args) => cli::logs::run(args),
         Command::Snapshot(args) => cli::snapshot::run(args),
         Command::Checks => cli::explain::list(),
         Command::Explain { id } => cli::explain::explain(id),

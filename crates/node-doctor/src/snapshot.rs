@@ -9,6 +9,7 @@ use crate::host::packages::read_runtime_packages;
 use crate::host::pipes::{self, PipeScan};
 use crate::host::processes::{self, Process, ScanReport};
 use crate::host::{HostRoot, Unavailable};
+use crate::logs::{KernelLog, kmsg};
 use procfs_core::{LoadAverage, Meminfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,6 +47,9 @@ pub struct Snapshot {
     /// Pipes held by processes, with owner and size (absent when not scanned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipes: Option<PipeScan>,
+    /// The kernel's log ring as read at collection (absent when not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_log: Option<KernelLog>,
     /// Installed container runtime packages and versions (from the dpkg database).
     #[serde(default)]
     pub runtime_packages: BTreeMap<String, String>,
@@ -96,6 +100,8 @@ pub struct CollectOptions {
     /// Walk every process's fds for pipes (pipe-quota, runc-init-hang). It touches every fd
     /// of every process, so the agent may do it less often than the rest.
     pub scan_pipes: bool,
+    /// Read the kernel log ring (`/dev/kmsg`) for the kernel-log check.
+    pub read_kernel_log: bool,
 }
 
 impl Default for CollectOptions {
@@ -103,6 +109,7 @@ impl Default for CollectOptions {
         Self {
             deadline: None,
             scan_pipes: true,
+            read_kernel_log: true,
         }
     }
 }
@@ -134,6 +141,7 @@ pub fn collect(host: &HostRoot, opts: &CollectOptions) -> Snapshot {
         pipes::scan(host, pids, in_d, opts.deadline)
     });
     let runtime_packages = read_runtime_packages(host);
+    let kernel_log = opts.read_kernel_log.then(|| kmsg::read_ring(host));
     Snapshot {
         collected_at_ms,
         root: host.root().display().to_string(),
@@ -151,6 +159,7 @@ pub fn collect(host: &HostRoot, opts: &CollectOptions) -> Snapshot {
         mounts,
         filesystems,
         pipes,
+        kernel_log,
         runtime_packages,
         unavailable,
     }

@@ -41,6 +41,7 @@ fn checks_lists_every_id_with_a_line() {
         "stuck-container-stop",
         "pipe-quota",
         "runc-init-hang",
+        "kernel-log",
         "disk-pressure",
     ] {
         assert!(

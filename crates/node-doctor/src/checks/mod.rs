@@ -6,6 +6,7 @@ pub mod d_state_processes;
 pub mod disk_pressure;
 pub mod fd_exhaustion;
 pub mod fd_leak;
+pub mod kernel_log;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
 pub mod runc_init_hang;
@@ -113,6 +114,7 @@ pub fn all() -> &'static [CheckDef] {
         stuck_container_stop::CHECK,
         pipe_quota::CHECK,
         runc_init_hang::CHECK,
+        kernel_log::CHECK,
         disk_pressure::CHECK,
     ]
 }

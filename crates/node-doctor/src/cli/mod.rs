@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod logs;
 pub mod snapshot;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -27,6 +28,8 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// List the checks, one line each.
     Checks,
+    /// Match log rules (default pack, NPD configs) over the kernel ring, files, the journal.
+    Logs(LogsArgs),
     /// Explain a check: symptom, evidence, cause and fix.
     Explain {
         /// Check id, as listed by `node-doctor checks`.
@@ -71,6 +74,51 @@ pub struct CheckArgs {
     /// runc-init-hang: report a `runc init` alive this long or longer.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub runc_init_threshold: std::time::Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Where to read: kmsg, file:PATH (a host path), journal, journal:UNIT (repeatable;
+    /// default kmsg, or the sources of the --rules configs).
+    #[arg(long = "source", value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    /// A node-problem-detector system-log-monitor config (JSON) to load (repeatable).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Run only the rules of the --rules files.
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// Only lines from this long ago on (lines without a time are kept).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Keep reading and print each finding as it happens.
+    #[arg(long)]
+    pub follow: bool,
+    /// Timestamp at the start of each line of file sources.
+    #[arg(long, value_enum, default_value_t = TimeFormatArg::None)]
+    pub time_format: TimeFormatArg,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimeFormatArg {
+    None,
+    Rfc3339,
+}
+
+impl From<TimeFormatArg> for node_doctor::logs::file::TimeFormat {
+    fn from(t: TimeFormatArg) -> Self {
+        match t {
+            TimeFormatArg::None => Self::None,
+            TimeFormatArg::Rfc3339 => Self::Rfc3339,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

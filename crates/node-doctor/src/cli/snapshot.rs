@@ -11,16 +11,18 @@ pub fn sample(host: &HostRoot, args: &SampleArgs) -> Vec<Snapshot> {
     let last = CollectOptions {
         deadline: Some(deadline),
         scan_pipes: true,
+        read_kernel_log: true,
     };
     if args.window.is_zero() {
         return vec![collect(host, &last)];
     }
-    // The pipe scan touches every fd of every process; the checks that use it look at the
-    // current sample only, so the first sample skips it.
+    // The pipe scan touches every fd of every process and the kernel log is the whole ring;
+    // the checks that use them look at the current sample only, so the first sample skips them.
     let first = collect(
         host,
         &CollectOptions {
             scan_pipes: false,
+            read_kernel_log: false,
             ..last.clone()
         },
     );

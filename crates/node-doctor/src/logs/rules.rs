@@ -332,6 +332,18 @@ impl<'a> Matcher<'a> {
         }
     }
 
+    /// The finding of the group `hit` fell into, as it stands now (for `--follow`); `None`
+    /// for a counter rule that has not fired.
+    pub fn finding_for(&self, hit: &Hit, check: &str, source: &str) -> Option<Finding> {
+        let key = hit.subject.as_ref().map_or(String::new(), subject_key);
+        let g = self
+            .groups
+            .get(&(hit.rule, key))
+            .or_else(|| self.groups.get(&(hit.rule, String::new())))?;
+        let spec = &self.set.rules[hit.rule].spec;
+        (spec.count.is_none() || g.fired).then(|| finding(check, source, spec, g))
+    }
+
     /// The findings so far: one per (rule, subject), counter rules only when they fired.
     pub fn findings(&self, check: &str, source: &str) -> Vec<Finding> {
         let mut out = Vec::new();

@@ -72,7 +72,7 @@ pub fn render(
     out
 }
 
-fn render_finding(out: &mut String, f: &Finding, style: &Style) {
+pub fn render_finding(out: &mut String, f: &Finding, style: &Style) {
     let _ = writeln!(
         out,
         "{} {}: {}",

@@ -70,6 +70,6 @@ pub fn assert_root() {
 }
 
 /// How many checks `node-doctor check` runs with no `--only`.
-pub const ALL_CHECKS: usize = 9;
+pub const ALL_CHECKS: usize = 10;
 
 pub mod faults;
