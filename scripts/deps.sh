@@ -14,7 +14,9 @@ set -euo pipefail
 #   containerd, runc, busybox-static
 #              - a real container for the pipe-quota test (ctr run --rootfs of a busybox
 #                rootfs; containerd is started by the test with everything under a temp dir)
-packages=(procps time util-linux python3 fuse3 containerd runc busybox-static)
+#   systemd-journal-remote
+#              - writes real journal files from export-format input for the journal tests
+packages=(procps time util-linux python3 fuse3 containerd runc busybox-static systemd-journal-remote)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -210,13 +210,16 @@ struct Group {
     count: u64,
     first_ms: Option<u64>,
     last_ms: Option<u64>,
-    samples: Vec<String>,
+    /// The first matching line, and the latest ones (the newest say what is happening now).
+    first: Option<String>,
+    latest: VecDeque<String>,
     /// Counter rules: match times within the window (bounded by the count needed).
     window: VecDeque<u64>,
     fired: bool,
 }
 
-const SAMPLES: usize = 3;
+/// Latest lines kept per group, besides the first.
+const LATEST: usize = 2;
 /// Sample lines in evidence are cut to this many characters.
 const SAMPLE_CHARS: usize = 400;
 /// Most distinct (rule, subject) groups kept; past it, hits fold into a subject-less group.
@@ -309,8 +312,14 @@ impl<'a> Matcher<'a> {
             g.first_ms = Some(g.first_ms.map_or(t, |f| f.min(t)));
             g.last_ms = Some(g.last_ms.map_or(t, |l| l.max(t)));
         }
-        if g.samples.len() < SAMPLES {
-            g.samples.push(h.line.chars().take(SAMPLE_CHARS).collect());
+        let line: String = h.line.chars().take(SAMPLE_CHARS).collect();
+        if g.first.is_none() {
+            g.first = Some(line);
+        } else {
+            g.latest.push_back(line);
+            if g.latest.len() > LATEST {
+                g.latest.pop_front();
+            }
         }
         if let Some((need, window_ms)) = self.set.rules[h.rule].spec.count {
             // Without a time, each match counts as "now".
@@ -452,8 +461,9 @@ fn finding(check: &str, source: &str, spec: &RuleSpec, g: &Group) -> Finding {
         ));
     }
     let mut evidence: Vec<Evidence> = g
-        .samples
+        .first
         .iter()
+        .chain(g.latest.iter())
         .map(|l| Evidence::new(source_path(source), l.clone()))
         .collect();
     evidence.push(
