@@ -14,10 +14,12 @@ import time
 def measure(cmd):
     # Peak RSS comes from GNU time (a small C parent): the kernel carries ru_maxrss across
     # exec, so a child forked straight from Python would report Python's own RSS.
-    with tempfile.NamedTemporaryFile("r") as out:
+    # Output goes to a real file, not /dev/null: GNU grep notices /dev/null and stops at the
+    # first match, which would make the baseline do less work than it does for a user.
+    with tempfile.NamedTemporaryFile("r") as out, tempfile.TemporaryFile("w") as sink:
         start = time.perf_counter()
         p = subprocess.run(["/usr/bin/time", "-q", "-o", out.name, "-f", "%M %U %S %x", *cmd],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=sink, stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         fields = out.read().split()
     rss_kib, user, system, rc = int(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])

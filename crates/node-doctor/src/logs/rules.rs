@@ -3,7 +3,9 @@
 //!
 //! Patterns use the `regex` crate, whose syntax and guarantees are RE2's (the engine behind
 //! NPD's Go patterns): linear time, no backreferences, no lookaround. A pattern using those
-//! is refused with the rule's name. All patterns of a set are first run together as one
+//! is refused with the rule's name. As in Go's RE2, `\d`, `\w` and `\s` are ASCII (the
+//! byte-oriented API with Unicode classes off), which also keeps the compiled automata and
+//! the peak memory of the monitor small. All patterns of a set are first run together as one
 //! `RegexSet` over each line; only the rules that matched are run again for their captures.
 //!
 //! Subjects come from named groups: `pid`, `comm`, `uid`, and a cgroup path in `memcg`,
@@ -12,7 +14,7 @@
 use super::LogRecord;
 use crate::cgroup_path::parse_cgroup_path;
 use crate::finding::{Evidence, Finding, LogMatch, Severity, Subject, SubjectKind};
-use regex::{Regex, RegexSet};
+use regex::bytes::{Regex, RegexSet};
 use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,14 +133,19 @@ fn effective_pattern(spec: &RuleSpec) -> String {
 
 /// Size limit per compiled pattern: generous for real rules, refuses pathological ones.
 const REGEX_SIZE_LIMIT: usize = 4 << 20;
+/// Lazy DFA cache per pattern (the regex default is 2 MiB each): the monitor's memory is
+/// mostly these caches. When one fills, the engine clears it and goes on, a little slower.
+const DFA_CACHE: usize = 256 << 10;
 
 impl RuleSet {
     pub fn compile(specs: Vec<RuleSpec>) -> Result<RuleSet, RuleError> {
         let mut rules = Vec::with_capacity(specs.len());
         for spec in specs {
             let pat = effective_pattern(&spec);
-            let re = regex::RegexBuilder::new(&pat)
+            let re = regex::bytes::RegexBuilder::new(&pat)
+                .unicode(false)
                 .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(DFA_CACHE)
                 .build()
                 .map_err(|e| RuleError::Pattern {
                     rule: spec.name.clone(),
@@ -156,10 +163,12 @@ impl RuleSet {
         }
         let set_index: Vec<usize> = (0..rules.len()).filter(|&i| rules[i].span == 1).collect();
         let multi: Vec<usize> = (0..rules.len()).filter(|&i| rules[i].span > 1).collect();
-        let set = regex::RegexSetBuilder::new(
+        let set = regex::bytes::RegexSetBuilder::new(
             set_index.iter().map(|&i| effective_pattern(&rules[i].spec)),
         )
+        .unicode(false)
         .size_limit(REGEX_SIZE_LIMIT * 4)
+        .dfa_size_limit(DFA_CACHE * 4)
         .build()
         .map_err(|e| RuleError::Set(e.to_string()))?;
         Ok(RuleSet {
@@ -223,7 +232,7 @@ const LATEST: usize = 2;
 /// Sample lines in evidence are cut to this many characters.
 const SAMPLE_CHARS: usize = 400;
 /// Most distinct (rule, subject) groups kept; past it, hits fold into a subject-less group.
-const MAX_GROUPS: usize = 1000;
+const MAX_GROUPS: usize = 256;
 
 impl<'a> Matcher<'a> {
     pub fn new(set: &'a RuleSet) -> Matcher<'a> {
@@ -248,7 +257,7 @@ impl<'a> Matcher<'a> {
         let mut hits = Vec::new();
         let text = r.text.as_str();
         if !self.set.set_index.is_empty() {
-            for m in self.set.set.matches(text).iter() {
+            for m in self.set.set.matches(text.as_bytes()).iter() {
                 let i = self.set.set_index[m];
                 if let Some(h) = self.capture(i, text, text, r.time_ms) {
                     hits.push(h);
@@ -285,7 +294,7 @@ impl<'a> Matcher<'a> {
 
     fn capture(&self, i: usize, haystack: &str, line: &str, time_ms: Option<u64>) -> Option<Hit> {
         let rule = &self.set.rules[i];
-        let caps = rule.re.captures(haystack)?;
+        let caps = rule.re.captures(haystack.as_bytes())?;
         Some(Hit {
             rule: i,
             subject: subject_of(&rule.re, &caps),
@@ -388,8 +397,11 @@ fn subject_key(s: &Subject) -> String {
     }
 }
 
-fn subject_of(re: &Regex, caps: &regex::Captures) -> Option<Subject> {
-    let get = |n: &str| caps.name(n).map(|m| m.as_str());
+fn subject_of(re: &Regex, caps: &regex::bytes::Captures) -> Option<Subject> {
+    let get = |n: &str| {
+        caps.name(n)
+            .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
+    };
     let pid = get("pid").and_then(|p| p.parse().ok());
     let uid = get("uid").and_then(|u| u.parse().ok());
     let comm = get("comm").map(str::to_string);
