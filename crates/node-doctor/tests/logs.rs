@@ -460,3 +460,57 @@ fn npd_configs_run_and_bad_ones_are_refused_by_name() {
         .stderr(predicates::str::contains("rule \"kernel-monitor/Backref\""))
         .stderr(predicates::str::contains("not valid RE2 syntax"));
 }
+
+/// Causes a refused fork in a fresh container-shaped pids cgroup (the kernel logs it once
+/// per cgroup); returns the guard and the container id.
+fn refuse_a_fork(tag: &str) -> (CgroupGuard, String) {
+    let (rel, _pod, id) = container_shaped(tag);
+    let cg = make_cgroup(&pids_mount(), &rel);
+    std::fs::write(cg.leaf().join("pids.max"), "1").unwrap();
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$0/cgroup.procs"; sleep 1 & wait"#)
+        .arg(cg.leaf())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    (cg, id)
+}
+
+#[test]
+fn following_kmsg_reports_new_kernel_lines_and_looks_back_when_asked() {
+    assert_root();
+    // Looked back on: an event from just before the follower started.
+    let (_before, before_id) = refuse_a_fork("kmsgback");
+    let mut child = node_doctor_std()
+        .args([
+            "logs", "--source", "kmsg", "--follow", "--since", "1m", "--format", "json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut wait_for = |id: &str, out: &mut BufReader<std::process::ChildStdout>| {
+        for _ in 0..200 {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            let f: Value = serde_json::from_str(&line).unwrap();
+            seen.push(f["summary"].to_string());
+            if f["subjects"][0]["container_id"] == id {
+                return f;
+            }
+        }
+        panic!("no finding for {id}; saw {seen:#?}");
+    };
+    let f = wait_for(&before_id, &mut out);
+    assert_eq!(f["log"]["reason"], "ForkRejected");
+    // Followed: an event after it started.
+    let (_after, after_id) = refuse_a_fork("kmsgnew");
+    let f = wait_for(&after_id, &mut out);
+    assert_eq!(f["log"]["source"], "kmsg");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

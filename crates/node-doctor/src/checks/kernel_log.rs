@@ -66,3 +66,66 @@ fn run(h: &History) -> Outcome {
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::test_support::snapshot;
+    use super::*;
+    use crate::logs::{KernelLog, LogRecord};
+
+    fn at(ms: u64, text: &str) -> LogRecord {
+        let mut r = LogRecord::text(text);
+        r.time_ms = Some(ms);
+        r
+    }
+
+    #[test]
+    fn old_events_are_info_conditions_keep_their_severity() {
+        let now = 10 * RECENT_MS;
+        let mut s = snapshot(now, 10, Vec::new());
+        s.kernel_log = Some(KernelLog {
+            records: vec![
+                at(now - 2 * RECENT_MS, "VFS: file-max limit 65536 reached"),
+                at(
+                    now - 2 * RECENT_MS,
+                    "EXT4-fs (sda1): Remounting filesystem read-only",
+                ),
+                at(now - 1000, "nf_conntrack: table full, dropping packet"),
+                at(now - 1000, "just noise"),
+            ],
+            lost: 7,
+            ..KernelLog::default()
+        });
+        let out = run(&History::new(std::slice::from_ref(&s)).unwrap());
+        let sev = |reason: &str| {
+            out.findings
+                .iter()
+                .find(|f| f.log.as_ref().unwrap().reason == reason)
+                .map(|f| f.severity)
+        };
+        assert_eq!(sev("FileMaxReached"), Some(Severity::Info));
+        assert_eq!(sev("FilesystemIsReadOnly"), Some(Severity::Critical));
+        assert_eq!(sev("ConntrackFull"), Some(Severity::Critical));
+        assert_eq!(out.findings.len(), 3);
+        assert_eq!(out.findings[0].check, "kernel-log");
+        assert!(out.unknown[0].contains("7 kernel log records were overwritten"));
+    }
+
+    #[test]
+    fn an_unreadable_ring_is_unknown() {
+        let mut s = snapshot(0, 10, Vec::new());
+        assert!(
+            run(&History::new(std::slice::from_ref(&s)).unwrap()).unknown[0].contains("not read")
+        );
+        s.kernel_log = Some(KernelLog {
+            error: Some("/dev/kmsg: Permission denied".into()),
+            ..KernelLog::default()
+        });
+        let out = run(&History::new(std::slice::from_ref(&s)).unwrap());
+        assert!(out.findings.is_empty());
+        assert_eq!(
+            out.unknown,
+            vec!["/dev/kmsg: Permission denied".to_string()]
+        );
+    }
+}

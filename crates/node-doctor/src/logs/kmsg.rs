@@ -189,3 +189,33 @@ mod tests {
         assert!(r.record.text.chars().all(|c| c == '\u{fffd}'));
     }
 }
+
+#[cfg(test)]
+mod drain_tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    /// A datagram socket gives one record per read, as /dev/kmsg does.
+    #[test]
+    fn sequence_gaps_count_as_lost_and_wall_time_is_boot_plus_usec() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        rx.set_nonblocking(true).unwrap();
+        for rec in [
+            &b"6,10,1000000,-;first\n"[..],
+            b"6,11,2000000,-;second\n",
+            b"not a record",
+            b"6,15,3000000,-;after four were overwritten\n",
+        ] {
+            tx.send(rec).unwrap();
+        }
+        let fd: OwnedFd = rx.into();
+        let mut next = None;
+        let mut got = Vec::new();
+        let lost = drain(&fd, Some(1_000_000), &mut next, |r| got.push(r)).unwrap();
+        assert_eq!(lost, 3, "12, 13 and 14");
+        assert_eq!(next, Some(16));
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1].record.time_ms, Some(1_002_000));
+        assert_eq!(got[2].record.text, "after four were overwritten");
+    }
+}
