@@ -514,3 +514,188 @@ fn following_kmsg_reports_new_kernel_lines_and_looks_back_when_asked() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn npd_filelog_message_extraction_and_rules_bound_to_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    // docker's own log format: the message sits inside msg="...".
+    std::fs::write(
+        dir.path().join("docker.log"),
+        "time=\"2026-11-22T19:20:17Z\" level=error msg=\"OCI runtime start failed: container process is already dead: unknown\"\n\
+         time=\"2026-11-22T19:20:18Z\" level=info msg=\"all fine\"\n\
+         this line is not docker's and is skipped\n",
+    )
+    .unwrap();
+    // Another config for another file; both files hold both configs' lines.
+    std::fs::write(dir.path().join("kern.log"), "Remounting filesystem read-only\nmsg=\"OCI runtime start failed: container process is already dead: unknown\"\n").unwrap();
+    let kern_cfg = dir.path().join("kernel-monitor.json");
+    std::fs::write(
+        &kern_cfg,
+        r#"{"plugin": "filelog", "logPath": "kern.log", "source": "kernel-monitor", "conditions": [{"type": "ReadonlyFilesystem"}],
+            "rules": [{"type": "permanent", "condition": "ReadonlyFilesystem", "reason": "FilesystemIsReadOnly", "pattern": "Remounting filesystem read-only"}]}"#,
+    )
+    .unwrap();
+    let cfg = dir.path().join("docker-monitor.json");
+    std::fs::write(
+        &cfg,
+        r#"{"plugin": "filelog", "logPath": "docker.log", "source": "docker-monitor",
+            "pluginConfig": {"timestamp": "^time=\"(\\S*)\"", "message": "msg=\"([^\n]*)\"", "timestampFormat": "2006-01-02T15:04:05.999999999-07:00"},
+            "conditions": [],
+            "rules": [{"type": "temporary", "reason": "DockerContainerStartupFailure",
+                       "pattern": "OCI runtime start failed: container process is already dead: unknown"}]}"#,
+    )
+    .unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (_, doc) = logs_json(&[
+        "--root",
+        root,
+        "--rules",
+        cfg.to_str().unwrap(),
+        "--no-default-rules",
+    ]);
+    assert_eq!(
+        doc["sources"][0]["lines"], 2,
+        "the non-docker line is skipped: {doc:#}"
+    );
+    let f = &doc["findings"][0];
+    assert_eq!(
+        f["log"]["rule"],
+        "docker-monitor/DockerContainerStartupFailure"
+    );
+    // NPD anchors at the end of the message: it matched the extracted message, not the raw
+    // line (which ends with a quote).
+    assert_eq!(
+        f["evidence"][0]["observed"],
+        "OCI runtime start failed: container process is already dead: unknown"
+    );
+
+    // Two configs: each rule reads only its own config's file.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("docker.log"))
+        .unwrap()
+        .write_all(b"time=\"x\" msg=\"Remounting filesystem read-only\"\n")
+        .unwrap();
+    let (_, doc) = logs_json(&[
+        "--root",
+        root,
+        "--rules",
+        cfg.to_str().unwrap(),
+        "--rules",
+        kern_cfg.to_str().unwrap(),
+        "--no-default-rules",
+    ]);
+    let by_source: Vec<(String, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["log"]["source"].as_str().unwrap().to_string(),
+                f["log"]["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(by_source.len(), 2, "{by_source:?}");
+    assert!(by_source.contains(&(
+        "file:docker.log".into(),
+        "DockerContainerStartupFailure".into()
+    )));
+    assert!(by_source.contains(&("file:kern.log".into(), "FilesystemIsReadOnly".into())));
+
+    // Sources named on the command line are read by every rule.
+    std::fs::write(
+        dir.path().join("plain.log"),
+        "EXT4-fs (sda1): Remounting filesystem read-only\n",
+    )
+    .unwrap();
+    let (_, doc) = logs_json(&[
+        "--root",
+        root,
+        "--rules",
+        kern_cfg.to_str().unwrap(),
+        "--no-default-rules",
+        "--source",
+        "file:plain.log",
+    ]);
+    assert_eq!(
+        doc["findings"][0]["log"]["reason"], "FilesystemIsReadOnly",
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn journald_configs_filter_by_syslog_identifier() {
+    let root = journal_root(&[
+        (
+            "kubelet.service",
+            "runtime/cgo: pthread_create failed: Resource temporarily unavailable",
+        ),
+        (
+            "containerd.service",
+            "runtime/cgo: pthread_create failed: Resource temporarily unavailable",
+        ),
+    ]);
+    // journal_root sets no SYSLOG_IDENTIFIER: an identifier filter finds nothing, by unit finds one.
+    let (_, doc) = logs_json(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--source",
+        "journal-id:kubelet",
+    ]);
+    assert_eq!(doc["sources"][0]["lines"], 0);
+    let (_, doc) = logs_json(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--source",
+        "journal",
+    ]);
+    assert_eq!(doc["sources"][0]["lines"], 2);
+    assert_eq!(doc["findings"][0]["log"]["count"], 2);
+}
+
+#[test]
+fn since_filters_syslog_stamped_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now();
+    let stamp = |ago_secs: u64| {
+        let t = humantime::format_rfc3339_seconds(now - Duration::from_secs(ago_secs)).to_string();
+        // 2026-11-22T19:20:17Z -> "Nov 22 19:20:17"
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let m: usize = t[5..7].parse().unwrap();
+        format!("{} {} {}", months[m - 1], &t[8..10], &t[11..19])
+    };
+    std::fs::write(
+        dir.path().join("kern.log"),
+        format!(
+            "{} node kernel: VFS: file-max limit 1 reached\n{} node kernel: nf_conntrack: table full, dropping packet\n",
+            stamp(7200),
+            stamp(10)
+        ),
+    )
+    .unwrap();
+    let (_, doc) = logs_json(&[
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--source",
+        "file:kern.log",
+        "--time-format",
+        "syslog",
+        "--since",
+        "1h",
+    ]);
+    let reasons: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["log"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["ConntrackFull"],
+        "the two-hour-old line is left out"
+    );
+    assert!(doc["findings"][0]["log"]["last_ms"].as_u64().is_some());
+}

@@ -20,28 +20,44 @@ pub const LOGS_SCHEMA: &str = "node-doctor.logs/v1";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     Kmsg,
-    /// A host path (under the root).
-    File(String),
-    Journal(Option<String>),
+    /// A host path (under the root), and NPD's `message` regex that extracts the message
+    /// from each line (lines it does not match are skipped).
+    File {
+        path: String,
+        message: Option<String>,
+    },
+    Journal(journal::Filter),
 }
 
 impl Source {
     pub fn parse(s: &str) -> anyhow::Result<Source> {
         Ok(match s.split_once(':') {
             None if s == "kmsg" => Source::Kmsg,
-            None if s == "journal" => Source::Journal(None),
-            Some(("file", p)) if !p.is_empty() => Source::File(p.to_string()),
-            Some(("journal", u)) if !u.is_empty() => Source::Journal(Some(u.to_string())),
-            _ => bail!("unknown source {s:?}: kmsg, file:PATH, journal or journal:UNIT"),
+            None if s == "journal" => Source::Journal(journal::Filter::All),
+            Some(("file", p)) if !p.is_empty() => Source::File {
+                path: p.to_string(),
+                message: None,
+            },
+            Some(("journal", u)) if !u.is_empty() => {
+                Source::Journal(journal::Filter::Unit(u.into()))
+            }
+            Some(("journal-id", i)) if !i.is_empty() => {
+                Source::Journal(journal::Filter::Identifier(i.into()))
+            }
+            _ => bail!(
+                "unknown source {s:?}: kmsg, file:PATH, journal, journal:UNIT or journal-id:SYSLOG_IDENTIFIER"
+            ),
         })
     }
 
+    /// The label findings name the source by; NPD rules are bound to their config's label.
     fn label(&self) -> String {
         match self {
             Source::Kmsg => "kmsg".into(),
-            Source::File(p) => format!("file:{p}"),
-            Source::Journal(None) => "journal".into(),
-            Source::Journal(Some(u)) => format!("journal:{u}"),
+            Source::File { path, .. } => format!("file:{path}"),
+            Source::Journal(journal::Filter::All) => "journal".into(),
+            Source::Journal(journal::Filter::Unit(u)) => format!("journal:{u}"),
+            Source::Journal(journal::Filter::Identifier(i)) => format!("journal-id:{i}"),
         }
     }
 }
@@ -87,8 +103,11 @@ fn plan(args: &LogsArgs) -> anyhow::Result<(Vec<RuleSpec>, Vec<Source>)> {
         let c = npd::load(path)?;
         config_sources.push(match c.source {
             NpdSource::Kmsg => Source::Kmsg,
-            NpdSource::File { path, .. } => Source::File(path),
-            NpdSource::Journal { identifier } => Source::Journal(identifier),
+            NpdSource::File { path, message } => Source::File { path, message },
+            NpdSource::Journal { identifier: None } => Source::Journal(journal::Filter::All),
+            NpdSource::Journal {
+                identifier: Some(i),
+            } => Source::Journal(journal::Filter::Identifier(i)),
         });
         rules.extend(c.rules);
     }
@@ -106,6 +125,12 @@ fn plan(args: &LogsArgs) -> anyhow::Result<(Vec<RuleSpec>, Vec<Source>)> {
         } else {
             config_sources
         };
+    } else {
+        // Sources named on the command line: every rule reads them, whatever source its
+        // config was written for.
+        for r in &mut rules {
+            r.source = None;
+        }
     }
     sources.dedup();
     Ok((rules, sources))
@@ -124,7 +149,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<u8> {
     let mut findings = Vec::new();
     let mut reports = Vec::new();
     for src in &sources {
-        let mut m = Matcher::new(&set);
+        let mut m = Matcher::for_source(&set, Some(&src.label()));
         let mut report = SourceReport {
             source: src.label(),
             lines: 0,
@@ -239,16 +264,39 @@ fn read_once(
             let mut next = None;
             kmsg::drain(&fd, kmsg::boot_wall_ms(), &mut next, |r| each(r.record))
         }
-        Source::File(p) => {
-            let path = host.path(p);
-            file::read_all(&path, format, each).map_err(|e| format!("{p}: {e}"))?;
+        Source::File { path, message } => {
+            let extract = message_extractor(message.as_deref())?;
+            let full = host.path(path);
+            file::read_all(&full, format, |r| {
+                if let Some(r) = extract(r) {
+                    each(r)
+                }
+            })
+            .map_err(|e| format!("{path}: {e}"))?;
             Ok(0)
         }
-        Source::Journal(unit) => {
-            journal::read(host, unit.as_deref(), since_ms, each)?;
+        Source::Journal(filter) => {
+            journal::read(host, filter, since_ms, each)?;
             Ok(0)
         }
     }
+}
+
+/// NPD filelog's `message` regex: the first group of a match is the message; a line it does
+/// not match is not a log message (skipped).
+fn message_extractor(
+    message: Option<&str>,
+) -> Result<Box<dyn Fn(LogRecord) -> Option<LogRecord>>, String> {
+    let Some(pattern) = message else {
+        return Ok(Box::new(Some));
+    };
+    let re = regex::Regex::new(pattern).map_err(|e| format!("message regex {pattern:?}: {e}"))?;
+    Ok(Box::new(move |mut r: LogRecord| {
+        let m = re.captures(&r.text)?;
+        let text = m.get(1).or(m.get(0))?.as_str().to_string();
+        r.text = text;
+        Some(r)
+    }))
 }
 
 /// `--follow`: keep reading every source, print each finding as its rule matches (JSON: one
@@ -262,8 +310,8 @@ fn follow(
 ) -> anyhow::Result<u8> {
     enum State {
         Kmsg(std::os::fd::OwnedFd, Option<u64>),
-        File(Follower),
-        Journal(Option<String>, u64),
+        File(Follower, Box<dyn Fn(LogRecord) -> Option<LogRecord>>),
+        Journal(journal::Filter, u64),
     }
     let format: TimeFormat = args.time_format.into();
     let start = now_ms();
@@ -272,11 +320,17 @@ fn follow(
         states.push(match src {
             Source::Kmsg => State::Kmsg(kmsg::open(host).map_err(anyhow::Error::msg)?, None),
             // With --since, start at the beginning and let the time filter pick the lines.
-            Source::File(p) => State::File(Follower::new(host.path(p), format, since_ms.is_some())),
-            Source::Journal(u) => State::Journal(u.clone(), since_ms.unwrap_or(start)),
+            Source::File { path, message } => State::File(
+                Follower::new(host.path(path), format, since_ms.is_some()),
+                message_extractor(message.as_deref()).map_err(anyhow::Error::msg)?,
+            ),
+            Source::Journal(f) => State::Journal(f.clone(), since_ms.unwrap_or(start)),
         });
     }
-    let mut matchers: Vec<Matcher> = sources.iter().map(|_| Matcher::new(set)).collect();
+    let mut matchers: Vec<Matcher> = sources
+        .iter()
+        .map(|s| Matcher::for_source(set, Some(&s.label())))
+        .collect();
     let style = human::Style {
         color: std::io::stdout().is_terminal(),
     };
@@ -297,16 +351,18 @@ fn follow(
                         }
                     });
                 }
-                State::File(f) => {
+                State::File(f, extract) => {
                     let _ = f.poll(|r| {
-                        if since_ms.is_none_or(|s| r.time_ms.is_none_or(|t| t >= s)) {
+                        if since_ms.is_none_or(|s| r.time_ms.is_none_or(|t| t >= s))
+                            && let Some(r) = extract(r)
+                        {
                             records.push(r)
                         }
                     });
                 }
-                State::Journal(unit, from) => {
+                State::Journal(filter, from) => {
                     let floor = *from;
-                    let _ = journal::read(host, unit.as_deref(), Some(floor), |r| {
+                    let _ = journal::read(host, filter, Some(floor), |r| {
                         if r.time_ms.is_some_and(|t| t >= floor) {
                             records.push(r)
                         }

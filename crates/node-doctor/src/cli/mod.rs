@@ -110,6 +110,7 @@ pub struct LogsArgs {
 pub enum TimeFormatArg {
     None,
     Rfc3339,
+    Syslog,
 }
 
 impl From<TimeFormatArg> for node_doctor::logs::file::TimeFormat {
@@ -117,6 +118,7 @@ impl From<TimeFormatArg> for node_doctor::logs::file::TimeFormat {
         match t {
             TimeFormatArg::None => Self::None,
             TimeFormatArg::Rfc3339 => Self::Rfc3339,
+            TimeFormatArg::Syslog => Self::Syslog,
         }
     }
 }

@@ -23,6 +23,62 @@ pub enum TimeFormat {
     /// RFC 3339 / ISO 8601 at the start of the line (`2026-11-22T19:20:17.123Z`,
     /// journalctl `-o short-iso`, containerd, kubelet JSON-less logs).
     Rfc3339,
+    /// Classic syslog (`Nov 22 19:20:17 host kernel: ...`, /var/log/kern.log and messages):
+    /// no year and no zone, read as UTC in the current year (the previous year for a date
+    /// ahead of today, as at a new year's rollover).
+    Syslog,
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// The current UTC year and the time now, in ms.
+fn year_now() -> (i64, u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let days = (now / 86_400_000) as i64;
+    // Invert days_from_civil by stepping from an estimate.
+    let mut y = 1970 + days / 366;
+    while days_from_civil(y + 1, 1, 1) <= days {
+        y += 1;
+    }
+    (y, now)
+}
+
+/// Parses `Mmm dd hh:mm:ss` at the start of `text` in `year`; a time more than a day ahead
+/// of `now_ms` is taken as last year's.
+pub fn parse_syslog_prefix(text: &str, year: i64, now_ms: u64) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut f = text.split_whitespace();
+    let name = f.next()?;
+    let month = MONTHS.iter().position(|m| *m == name)? as u32 + 1;
+    let day: u32 = f.next()?.parse().ok()?;
+    let mut hms = f.next()?.split(':').map(|v| v.parse::<u64>().ok());
+    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
+    if day == 0 || day > 31 || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let at = |y: i64| {
+        let days = days_from_civil(y, month, day);
+        (days >= 0).then(|| days as u64 * 86_400_000 + (h * 3600 + mi * 60 + se) * 1000)
+    };
+    let t = at(year)?;
+    if t > now_ms + 86_400_000 {
+        at(year - 1)
+    } else {
+        Some(t)
+    }
 }
 
 /// Calls `each` for every line of `reader`, cutting lines at [`MAX_LINE`] without ever
@@ -88,13 +144,15 @@ pub fn parse_rfc3339_prefix(text: &str) -> Option<u64> {
         .map(|d| d.as_millis() as u64)
 }
 
-fn record(line: &[u8], cut: bool, format: TimeFormat) -> LogRecord {
+fn record(line: &[u8], cut: bool, format: TimeFormat, year: (i64, u64)) -> LogRecord {
     let (text, cut2) = line_text(line);
     let mut r = LogRecord::text(text);
     r.cut = cut || cut2;
-    if format == TimeFormat::Rfc3339 {
-        r.time_ms = parse_rfc3339_prefix(&r.text);
-    }
+    r.time_ms = match format {
+        TimeFormat::None => None,
+        TimeFormat::Rfc3339 => parse_rfc3339_prefix(&r.text),
+        TimeFormat::Syslog => parse_syslog_prefix(&r.text, year.0, year.1),
+    };
     r
 }
 
@@ -105,7 +163,8 @@ pub fn read_all(
     mut each: impl FnMut(LogRecord),
 ) -> std::io::Result<()> {
     let f = File::open(path)?;
-    for_each_line(f, |line, cut| each(record(line, cut, format)))
+    let year = year_now();
+    for_each_line(f, |line, cut| each(record(line, cut, format, year)))
 }
 
 /// A file followed across rotation and truncation.
@@ -189,7 +248,12 @@ impl Follower {
                 self.partial_cut |= piece.len() > room;
                 self.partial
                     .extend_from_slice(&piece[..piece.len().min(room)]);
-                each(record(&self.partial, self.partial_cut, self.format));
+                each(record(
+                    &self.partial,
+                    self.partial_cut,
+                    self.format,
+                    year_now(),
+                ));
                 self.partial.clear();
                 self.partial_cut = false;
                 rest = &rest[i + 1..];
@@ -232,6 +296,24 @@ mod tests {
         assert_eq!(got[1], ("next".into(), false));
         let got = lines_of(&[0xff, 0x00, b'\n']);
         assert_eq!(got[0].0, "\u{fffd}\u{0}");
+    }
+
+    #[test]
+    fn syslog_prefixes() {
+        let now = 1_600_000_000_000; // 2020-09-13T12:26:40Z
+        assert_eq!(
+            parse_syslog_prefix("Sep 13 12:26:40 node-7 kernel: x", 2020, now),
+            Some(now)
+        );
+        // A December line read in September is last December.
+        assert_eq!(
+            parse_syslog_prefix("Dec 31 23:59:59 h k:", 2020, now),
+            Some(days_from_civil(2019, 12, 31) as u64 * 86_400_000 + 86_399_000)
+        );
+        assert_eq!(parse_syslog_prefix("Foo 13 12:26:40 x", 2020, now), None);
+        assert_eq!(parse_syslog_prefix("Sep 13 25:00:00 x", 2020, now), None);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert!(year_now().0 >= 2024);
     }
 
     #[test]

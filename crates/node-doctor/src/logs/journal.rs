@@ -14,11 +14,21 @@ pub fn journal_dirs(host: &HostRoot) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Entries of `unit` (all units when `None`) since `since_ms`, oldest first, as records:
-/// MESSAGE as text, `_SYSTEMD_UNIT`, `_PID`, `_COMM`, `SYSLOG_IDENTIFIER` as fields.
+/// Which entries to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    /// `_SYSTEMD_UNIT` (`kubelet.service`).
+    Unit(String),
+    /// `SYSLOG_IDENTIFIER` (NPD's journald `pluginConfig.source`: `dockerd`, `kubelet`).
+    Identifier(String),
+}
+
+/// Entries matching `filter` since `since_ms`, oldest first, as records: MESSAGE as text,
+/// `_SYSTEMD_UNIT`, `_PID`, `_COMM`, `SYSLOG_IDENTIFIER` as fields.
 pub fn read(
     host: &HostRoot,
-    unit: Option<&str>,
+    filter: &Filter,
     since_ms: Option<u64>,
     mut each: impl FnMut(LogRecord),
 ) -> Result<u64, String> {
@@ -28,8 +38,14 @@ pub fn read(
     }
     let journal = sdjournal::Journal::open_dirs(&dirs).map_err(|e| format!("journal: {e}"))?;
     let mut q = journal.query();
-    if let Some(u) = unit {
-        q.match_unit(u);
+    match filter {
+        Filter::All => {}
+        Filter::Unit(u) => {
+            q.match_unit(u);
+        }
+        Filter::Identifier(i) => {
+            q.match_exact("SYSLOG_IDENTIFIER", i.as_bytes());
+        }
     }
     if let Some(ms) = since_ms {
         q.since_realtime(ms.saturating_mul(1000));

@@ -58,6 +58,12 @@ struct RawRule {
     /// node-doctor extension: a stable name for the rule.
     #[serde(default)]
     name: Option<String>,
+    /// node-doctor extension: a counter rule (NPD's log-counter): fire at `count` matches
+    /// within `window` ("20m").
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    window: Option<String>,
 }
 
 /// Where an NPD config reads from.
@@ -73,6 +79,20 @@ pub enum NpdSource {
     Journal {
         identifier: Option<String>,
     },
+}
+
+impl NpdSource {
+    /// The source label rules of this config are bound to (as `node-doctor logs` names sources).
+    pub fn label(&self) -> String {
+        match self {
+            NpdSource::Kmsg => "kmsg".into(),
+            NpdSource::File { path, .. } => format!("file:{path}"),
+            NpdSource::Journal { identifier: None } => "journal".into(),
+            NpdSource::Journal {
+                identifier: Some(i),
+            } => format!("journal-id:{i}"),
+        }
+    }
 }
 
 /// A loaded config: its source, how far back to look, its rules.
@@ -142,6 +162,7 @@ pub fn parse(file: &str, text: &str) -> Result<NpdConfig, NpdError> {
         ),
     };
     let label = raw.source.unwrap_or_else(|| raw.plugin.clone());
+    let bound_to = source.label();
     let declared: Vec<String> = raw.conditions.into_iter().map(|c| c.kind).collect();
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (i, r) in raw.rules.into_iter().enumerate() {
@@ -173,6 +194,21 @@ pub fn parse(file: &str, text: &str) -> Result<NpdConfig, NpdError> {
             }
         }
         let name = r.name.unwrap_or_else(|| format!("{label}/{}", r.reason));
+        let count = match (r.count, r.window.as_deref()) {
+            (None, None) => None,
+            (Some(n), Some(w)) if n > 0 => Some((
+                n,
+                humantime::parse_duration(w)
+                    .map_err(|e| invalid(format!("rule {i} ({}): window {w:?}: {e}", r.reason)))?
+                    .as_millis() as u64,
+            )),
+            _ => {
+                return Err(invalid(format!(
+                    "rule {i} ({}): a counter rule needs both count (> 0) and window",
+                    r.reason
+                )));
+            }
+        };
         rules.push(RuleSpec {
             name,
             kind,
@@ -188,7 +224,8 @@ pub fn parse(file: &str, text: &str) -> Result<NpdConfig, NpdError> {
                 RuleKind::Temporary => Severity::Warning,
             }),
             anchored_end: true,
-            count: None,
+            count,
+            source: Some(bound_to.clone()),
             cause: String::new(),
             remedy: String::new(),
         });
@@ -266,6 +303,27 @@ mod tests {
             deadlock.log.as_ref().unwrap().condition.as_deref(),
             Some("KernelDeadlock")
         );
+    }
+
+    #[test]
+    fn counter_extension_and_source_binding() {
+        let c = parse(
+            "systemd-monitor-counter.json",
+            r#"{"plugin": "journald", "pluginConfig": {"source": "systemd"}, "source": "systemd-monitor",
+                "conditions": [{"type": "FrequentKubeletRestart"}],
+                "rules": [{"type": "permanent", "condition": "FrequentKubeletRestart", "reason": "FrequentKubeletRestart",
+                           "pattern": "Started Kubernetes kubelet.", "count": 5, "window": "20m"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.rules[0].count, Some((5, 1_200_000)));
+        assert_eq!(c.rules[0].source.as_deref(), Some("journal-id:systemd"));
+        let e = parse(
+            "x.json",
+            r#"{"plugin": "kmsg", "rules": [{"type": "temporary", "reason": "R", "pattern": "x", "count": 5}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs both count (> 0) and window"), "{e}");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct RuleSpec {
     pub anchored_end: bool,
     /// Counter rule: fire only when `count` matches fall within `window_ms`.
     pub count: Option<(u64, u64)>,
+    /// The source label this rule reads ("kmsg", "file:/var/log/docker.log",
+    /// "journal:kubelet.service"); `None`: every source (the default pack).
+    pub source: Option<String>,
     pub cause: String,
     pub remedy: String,
 }
@@ -64,6 +67,7 @@ impl RuleSpec {
             severity,
             anchored_end: false,
             count: None,
+            source: None,
             cause: String::new(),
             remedy: String::new(),
         }
@@ -210,6 +214,8 @@ pub struct Matcher<'a> {
     recent: VecDeque<String>,
     max_span: usize,
     groups: BTreeMap<(usize, String), Group>,
+    /// Rules that apply to the source this matcher reads (by rule index).
+    applies: Vec<bool>,
     pub lines: u64,
 }
 
@@ -235,7 +241,21 @@ const SAMPLE_CHARS: usize = 400;
 const MAX_GROUPS: usize = 256;
 
 impl<'a> Matcher<'a> {
+    /// A matcher for every rule, whatever its source.
     pub fn new(set: &'a RuleSet) -> Matcher<'a> {
+        Self::for_source(set, None)
+    }
+
+    /// A matcher for the lines of `source`: rules bound to another source are skipped.
+    pub fn for_source(set: &'a RuleSet, source: Option<&str>) -> Matcher<'a> {
+        let applies = set
+            .rules
+            .iter()
+            .map(|r| match (&r.spec.source, source) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            })
+            .collect();
         let max_span = set
             .multi
             .iter()
@@ -247,6 +267,7 @@ impl<'a> Matcher<'a> {
             recent: VecDeque::new(),
             max_span,
             groups: BTreeMap::new(),
+            applies,
             lines: 0,
         }
     }
@@ -259,6 +280,9 @@ impl<'a> Matcher<'a> {
         if !self.set.set_index.is_empty() {
             for m in self.set.set.matches(text.as_bytes()).iter() {
                 let i = self.set.set_index[m];
+                if !self.applies[i] {
+                    continue;
+                }
                 if let Some(h) = self.capture(i, text, text, r.time_ms) {
                     hits.push(h);
                 }
@@ -270,6 +294,9 @@ impl<'a> Matcher<'a> {
                 self.recent.pop_front();
             }
             for &i in &self.set.multi {
+                if !self.applies[i] {
+                    continue;
+                }
                 let span = self.set.rules[i].span;
                 if self.recent.len() < span {
                     continue;
@@ -631,6 +658,20 @@ mod tests {
             .len(),
             1
         );
+    }
+
+    #[test]
+    fn rules_bound_to_a_source_skip_the_others() {
+        let mut bound = RuleSpec::event("d", "DockerThing", "thing", Severity::Warning);
+        bound.source = Some("journal:docker.service".into());
+        let s = set(vec![
+            bound,
+            RuleSpec::event("any", "AnyThing", "thing", Severity::Warning),
+        ]);
+        let mut kmsg = Matcher::for_source(&s, Some("kmsg"));
+        assert_eq!(kmsg.feed(&LogRecord::text("a thing")).len(), 1);
+        let mut docker = Matcher::for_source(&s, Some("journal:docker.service"));
+        assert_eq!(docker.feed(&LogRecord::text("a thing")).len(), 2);
     }
 
     #[test]
