@@ -24,15 +24,9 @@ fn kernel_log(rule: &str) -> Vec<Value> {
 }
 
 fn about(findings: &[Value], key: &str, value: &Value) -> Vec<Value> {
-    findings
-        .iter()
-        .filter(|f| {
-            f["subjects"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| &s[key] == value)
-        })
+    let doc = serde_json::json!({ "findings": findings });
+    findings_about(&doc, "kernel-log", key, value)
+        .into_iter()
         .cloned()
         .collect()
 }
@@ -40,18 +34,7 @@ fn about(findings: &[Value], key: &str, value: &Value) -> Vec<Value> {
 #[test]
 fn a_pids_cgroup_refusing_a_fork_is_named_from_the_kernel_line() {
     assert_root();
-    let (rel, pod, id) = container_shaped("logpids");
-    let cg = make_cgroup(&pids_mount(), &rel);
-    std::fs::write(cg.leaf().join("pids.max"), "2").unwrap();
-    // sh (1 task) starts sleeps in the background: the second fork is refused (dash then
-    // gives up with "Cannot fork", which is the point).
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(r#"echo $$ > "$0/cgroup.procs"; sleep 1 & sleep 1 & sleep 1 & wait"#)
-        .arg(cg.leaf())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
+    let (cg, rel, pod, id) = refuse_a_fork("logpids");
     assert!(
         std::fs::read_to_string(cg.leaf().join("pids.events")).is_ok_and(|e| e.trim() != "max 0"),
         "the pids controller refused a fork"
@@ -462,9 +445,11 @@ fn npd_configs_run_and_bad_ones_are_refused_by_name() {
 }
 
 /// Causes a refused fork in a fresh container-shaped pids cgroup (the kernel logs it once
-/// per cgroup); returns the guard and the container id.
-fn refuse_a_fork(tag: &str) -> (CgroupGuard, String) {
-    let (rel, _pod, id) = container_shaped(tag);
+/// per cgroup): sh (1 task) starts a sleep in the background under pids.max 1 — dash then
+/// gives up with "Cannot fork", which is the point. Returns the guard, the cgroup's path,
+/// pod uid and container id.
+fn refuse_a_fork(tag: &str) -> (CgroupGuard, String, String, String) {
+    let (rel, pod, id) = container_shaped(tag);
     let cg = make_cgroup(&pids_mount(), &rel);
     std::fs::write(cg.leaf().join("pids.max"), "1").unwrap();
     let _ = Command::new("sh")
@@ -474,14 +459,14 @@ fn refuse_a_fork(tag: &str) -> (CgroupGuard, String) {
         .stderr(Stdio::null())
         .status()
         .unwrap();
-    (cg, id)
+    (cg, rel, pod, id)
 }
 
 #[test]
 fn following_kmsg_reports_new_kernel_lines_and_looks_back_when_asked() {
     assert_root();
     // Looked back on: an event from just before the follower started.
-    let (_before, before_id) = refuse_a_fork("kmsgback");
+    let (_before, _, _, before_id) = refuse_a_fork("kmsgback");
     let mut child = node_doctor_std()
         .args([
             "logs", "--source", "kmsg", "--follow", "--since", "1m", "--format", "json",
@@ -508,7 +493,7 @@ fn following_kmsg_reports_new_kernel_lines_and_looks_back_when_asked() {
     let f = wait_for(&before_id, &mut out);
     assert_eq!(f["log"]["reason"], "ForkRejected");
     // Followed: an event after it started.
-    let (_after, after_id) = refuse_a_fork("kmsgnew");
+    let (_after, _, _, after_id) = refuse_a_fork("kmsgnew");
     let f = wait_for(&after_id, &mut out);
     assert_eq!(f["log"]["source"], "kmsg");
     child.kill().unwrap();

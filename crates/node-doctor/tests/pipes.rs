@@ -6,7 +6,6 @@
 mod common;
 use common::faults::*;
 use common::*;
-use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
@@ -32,19 +31,6 @@ while shrunk < 3:
 print("shrunk", len(pipes), fcntl.fcntl(pipes[-1][1], F_GETPIPE_SZ), flush=True)
 sys.stdin.readline()
 "#;
-
-fn findings_naming<'a>(doc: &'a Value, check: &str, pid: i32) -> Vec<&'a Value> {
-    findings_of(doc, check)
-        .into_iter()
-        .filter(|f| {
-            f["subjects"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s["pid"] == pid)
-        })
-        .collect()
-}
 
 #[test]
 fn a_uid_over_the_soft_limit_gets_shrunk_pipes_and_is_named() {

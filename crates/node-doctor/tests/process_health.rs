@@ -11,20 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// Findings of `check` whose subjects include a process with `pid`.
-fn naming_pid<'a>(doc: &'a Value, check: &str, pid: i32) -> Vec<&'a Value> {
-    findings_of(doc, check)
-        .into_iter()
-        .filter(|f| {
-            f["subjects"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s["pid"] == pid)
-        })
-        .collect()
-}
-
 fn only(check: &str, window: &str) -> (i32, Value) {
     check_json(&["--only", check, "--window", window])
 }
@@ -65,7 +51,7 @@ fn a_parent_with_30_unreaped_children_is_named_until_it_reaps() {
 
     let (code, doc) = only("zombie-processes", "200ms");
     assert_eq!(code, 1, "{doc:#}");
-    let found = naming_pid(&doc, "zombie-processes", pid);
+    let found = findings_naming(&doc, "zombie-processes", pid);
     assert_eq!(found.len(), 1, "{doc:#}");
     let f = found[0];
     assert_eq!(f["severity"], "warning");
@@ -80,7 +66,7 @@ fn a_parent_with_30_unreaped_children_is_named_until_it_reaps() {
     parent.expect("reaped");
     let (_, doc) = only("zombie-processes", "0");
     assert!(
-        naming_pid(&doc, "zombie-processes", pid).is_empty(),
+        findings_naming(&doc, "zombie-processes", pid).is_empty(),
         "{doc:#}"
     );
 }
@@ -92,7 +78,7 @@ fn zombies_that_keep_coming_are_reported_as_growing() {
         Helper::spawn(Command::new(python3()).args(["-c", ZOMBIE_PARENT, "20", "300"]));
     parent.expect("ready");
     let (_, doc) = only("zombie-processes", "500ms");
-    let found = naming_pid(&doc, "zombie-processes", parent.pid());
+    let found = findings_naming(&doc, "zombie-processes", parent.pid());
     assert_eq!(found.len(), 1, "{doc:#}");
     let summary = found[0]["summary"].as_str().unwrap();
     assert!(summary.contains("growing (+"), "{summary}");
@@ -201,7 +187,7 @@ fn a_process_near_its_nofile_limit_is_named() {
     let (code, doc) = only("fd-leak", "0");
     assert_eq!(code, 1, "{doc:#}");
 
-    let f = naming_pid(&doc, "fd-leak", near.pid());
+    let f = findings_naming(&doc, "fd-leak", near.pid());
     assert_eq!(f.len(), 1, "{doc:#}");
     // 250 of 256 is 97.7 %: past the critical band.
     assert_eq!(f[0]["severity"], "critical");
@@ -216,7 +202,7 @@ fn a_process_near_its_nofile_limit_is_named() {
             .contains(&format!("/proc/{}/limits", near.pid()))
     );
 
-    let f = naming_pid(&doc, "fd-leak", over_80.pid());
+    let f = findings_naming(&doc, "fd-leak", over_80.pid());
     assert_eq!(f.len(), 1, "{doc:#}");
     assert_eq!(f[0]["severity"], "warning");
     assert!(f[0]["summary"].as_str().unwrap().contains("holds 210 fds"));
@@ -228,14 +214,14 @@ fn a_process_whose_fds_keep_growing_is_reported_as_growing() {
     let grower = fd_holder(8192, 16, true);
     let steady = fd_holder(8192, 300, false);
     let (_, doc) = only("fd-leak", "500ms");
-    let f = naming_pid(&doc, "fd-leak", grower.pid());
+    let f = findings_naming(&doc, "fd-leak", grower.pid());
     assert_eq!(f.len(), 1, "{doc:#}");
     let summary = f[0]["summary"].as_str().unwrap();
     assert!(summary.contains("growing:"), "{summary}");
     assert!(f[0]["evidence"].to_string().contains("→"));
     // Many fds, far from its limit, not growing: not a finding.
     assert!(
-        naming_pid(&doc, "fd-leak", steady.pid()).is_empty(),
+        findings_naming(&doc, "fd-leak", steady.pid()).is_empty(),
         "{doc:#}"
     );
 }
@@ -287,7 +273,7 @@ fn a_frozen_container_process_with_sigkill_pending_is_stuck_until_thawed() {
         "300ms",
     ]);
     assert_eq!(code, 1, "{doc:#}");
-    let d = naming_pid(&doc, "d-state-processes", pid);
+    let d = findings_naming(&doc, "d-state-processes", pid);
     assert_eq!(d.len(), 1, "{doc:#}");
     assert_eq!(
         d[0]["severity"], "critical",
@@ -303,7 +289,7 @@ fn a_frozen_container_process_with_sigkill_pending_is_stuck_until_thawed() {
     assert!(ev.contains("consecutive samples"), "{ev}");
     assert!(ev.contains(&format!("/proc/{pid}/wchan")), "{ev}");
 
-    let s = naming_pid(&doc, "stuck-container-stop", pid);
+    let s = findings_naming(&doc, "stuck-container-stop", pid);
     assert_eq!(s.len(), 1, "{doc:#}");
     assert_eq!(s[0]["severity"], "critical");
     assert_eq!(s[0]["subjects"][0]["kind"], "container");
@@ -326,8 +312,8 @@ fn a_frozen_container_process_with_sigkill_pending_is_stuck_until_thawed() {
         "--window",
         "100ms",
     ]);
-    assert!(naming_pid(&doc, "d-state-processes", pid).is_empty());
-    assert!(naming_pid(&doc, "stuck-container-stop", pid).is_empty());
+    assert!(findings_naming(&doc, "d-state-processes", pid).is_empty());
+    assert!(findings_naming(&doc, "stuck-container-stop", pid).is_empty());
 }
 
 /// A FUSE mount whose daemon (tests/helpers/fuse_never_answers.py) never answers; killing
@@ -416,7 +402,7 @@ fn a_killed_reader_stuck_on_dead_fuse_is_found_and_check_still_finishes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let d = naming_pid(&doc, "d-state-processes", pid);
+    let d = findings_naming(&doc, "d-state-processes", pid);
     assert_eq!(d.len(), 1, "{doc:#}");
     assert!(
         d[0]["summary"]
@@ -429,7 +415,7 @@ fn a_killed_reader_stuck_on_dead_fuse_is_found_and_check_still_finishes() {
         ev.contains("fuse"),
         "the kernel stack shows the FUSE wait: {ev}"
     );
-    let s = naming_pid(&doc, "stuck-container-stop", pid);
+    let s = findings_naming(&doc, "stuck-container-stop", pid);
     assert_eq!(s.len(), 1, "{doc:#}");
     assert_eq!(s[0]["subjects"][0]["container_id"], id.as_str());
     assert!(
@@ -444,7 +430,7 @@ fn a_killed_reader_stuck_on_dead_fuse_is_found_and_check_still_finishes() {
     let mut reader = cg.children.pop().unwrap();
     reader.wait().unwrap();
     let (_, doc) = only("d-state-processes", "100ms");
-    assert!(naming_pid(&doc, "d-state-processes", pid).is_empty());
+    assert!(findings_naming(&doc, "d-state-processes", pid).is_empty());
 }
 
 #[test]

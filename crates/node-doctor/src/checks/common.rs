@@ -124,34 +124,13 @@ mod tests {
 /// Builders for check unit tests: plain processes and snapshots, no host.
 #[cfg(test)]
 pub mod test_support {
-    use crate::cgroup_path::CgroupOwner;
     use crate::host::processes::Process;
     use crate::snapshot::Snapshot;
 
     pub fn process(pid: i32, ppid: i32, comm: &str, state: char) -> Process {
-        Process {
-            pid,
-            ppid,
-            comm: comm.into(),
-            state,
-            start_time_ticks: 1000 + pid as u64,
-            uid: 0,
-            euid: 0,
-            threads: 1,
-            cap_eff: 0,
-            sig_pending: 0,
-            shared_sig_pending: 0,
-            cgroups: Vec::new(),
-            owner: CgroupOwner::default(),
-            rlimit_nofile: None,
-            rlimit_core: None,
-            open_fds: Some(3),
-            ns_pid: None,
-            wchan: None,
-            kernel_stack: None,
-            exe: None,
-            cmdline: None,
-        }
+        let mut p = Process::new(pid, ppid, comm, state, 1000 + pid as u64);
+        p.open_fds = Some(3);
+        p
     }
 
     /// A snapshot at `at_ms` holding `processes` (sorted by pid, as collected ones are),

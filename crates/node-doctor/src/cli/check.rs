@@ -7,7 +7,7 @@ use node_doctor::finding::Severity;
 use node_doctor::host::HostRoot;
 use node_doctor::output::{HostSection, human, json};
 use node_doctor::snapshot::Recording;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Instant;
 
 pub fn selected(only: &[String]) -> anyhow::Result<Vec<&'static CheckDef>> {
@@ -48,15 +48,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
             human::render(&host, &report.findings, &report.unknown, &style)
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not a tool failure.
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(e).context("writing the report");
-    }
+    super::write_stdout(&text)?;
     let bar = match args.fail_on {
         FailOn::Warning => Severity::Warning,
         FailOn::Critical => Severity::Critical,

@@ -2,7 +2,7 @@
 //! the kernel ring, log files and the journal, printed as findings; `--follow` keeps reading.
 
 use super::{EXIT_FINDINGS, EXIT_OK, FailOn, Format, LogsArgs};
-use anyhow::{Context, bail};
+use anyhow::bail;
 use node_doctor::finding::{Finding, Severity};
 use node_doctor::host::HostRoot;
 use node_doctor::logs::file::{self, Follower, TimeFormat};
@@ -11,7 +11,7 @@ use node_doctor::logs::rules::{Matcher, RuleSet, RuleSpec};
 use node_doctor::logs::{LogRecord, journal, kmsg, pack};
 use node_doctor::output::human;
 use serde::Serialize;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const LOGS_SCHEMA: &str = "node-doctor.logs/v1";
@@ -190,7 +190,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<u8> {
         }
         Format::Human => render_human(&reports, set.len(), &findings),
     };
-    write_out(&text)?;
+    super::write_stdout(&text)?;
     let bar = fail_bar(args.fail_on);
     Ok(if findings.iter().any(|f| f.severity >= bar) {
         EXIT_FINDINGS
@@ -204,18 +204,6 @@ fn fail_bar(f: FailOn) -> Severity {
         FailOn::Warning => Severity::Warning,
         FailOn::Critical => Severity::Critical,
     }
-}
-
-fn write_out(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(e).context("writing the report");
-    }
-    Ok(())
 }
 
 fn render_human(reports: &[SourceReport], rules: usize, findings: &[Finding]) -> String {
@@ -383,7 +371,7 @@ fn follow(
                                 s
                             }
                         };
-                        write_out(&line)?;
+                        super::write_stdout(&line)?;
                     }
                 }
             }

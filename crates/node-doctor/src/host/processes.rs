@@ -65,6 +65,33 @@ pub struct Process {
 }
 
 impl Process {
+    /// A process as `stat` describes it; everything else unknown until read.
+    pub fn new(pid: i32, ppid: i32, comm: &str, state: char, start_time_ticks: u64) -> Process {
+        Process {
+            pid,
+            ppid,
+            comm: comm.to_string(),
+            state,
+            start_time_ticks,
+            uid: 0,
+            euid: 0,
+            threads: 1,
+            cap_eff: 0,
+            sig_pending: 0,
+            shared_sig_pending: 0,
+            cgroups: Vec::new(),
+            owner: CgroupOwner::default(),
+            rlimit_nofile: None,
+            rlimit_core: None,
+            open_fds: None,
+            ns_pid: None,
+            wchan: None,
+            kernel_stack: None,
+            exe: None,
+            cmdline: None,
+        }
+    }
+
     /// Same process in two samples: pids are reused, start times are not.
     pub fn same_as(&self, other: &Process) -> bool {
         self.pid == other.pid && self.start_time_ticks == other.start_time_ticks
@@ -311,29 +338,8 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
         }
     };
 
-    let mut p = Process {
-        pid,
-        ppid: stat.ppid,
-        comm: stat.comm.clone(),
-        state: stat.state,
-        start_time_ticks: stat.starttime,
-        uid: 0,
-        euid: 0,
-        threads: stat.num_threads.max(0) as u64,
-        cap_eff: 0,
-        sig_pending: 0,
-        shared_sig_pending: 0,
-        cgroups: Vec::new(),
-        owner: CgroupOwner::default(),
-        rlimit_nofile: None,
-        rlimit_core: None,
-        open_fds: None,
-        ns_pid: None,
-        wchan: None,
-        kernel_stack: None,
-        exe: None,
-        cmdline: None,
-    };
+    let mut p = Process::new(pid, stat.ppid, &stat.comm, stat.state, stat.starttime);
+    p.threads = stat.num_threads.max(0) as u64;
 
     let status_rel = format!("proc/{pid}/status");
     match dir.read("status").and_then(|b| {

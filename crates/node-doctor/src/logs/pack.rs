@@ -11,6 +11,23 @@ use crate::finding::Severity::{Critical, Info, Warning};
 
 const MIN: u64 = 60_000;
 
+/// NPD's systemd-monitor counter: `unit` started 5 times or more within 20 minutes.
+fn restart_counter(unit: &str, camel: &str, pattern: &str) -> RuleSpec {
+    let reason = format!("Frequent{camel}Restart");
+    RuleSpec::event(
+        &format!("frequent-{unit}-restart"),
+        &reason,
+        pattern,
+        Warning,
+    )
+    .condition(&reason)
+    .counted(5, 20 * MIN)
+    .explain(
+        &format!("{unit} restarted 5 times or more within 20 minutes."),
+        &format!("`journalctl -u {unit}` for why it exits."),
+    )
+}
+
 /// The default rules, in the order they are reported when equally severe.
 pub fn default_rules() -> Vec<RuleSpec> {
     vec![
@@ -268,33 +285,17 @@ pub fn default_rules() -> Vec<RuleSpec> {
             "Raise kubeAPIQPS and kubeAPIBurst in the kubelet configuration.",
         ),
         // --- NPD systemd-monitor counters ---------------------------------------------
-        RuleSpec::event(
-            "frequent-kubelet-restart",
-            "FrequentKubeletRestart",
-            r"Started (?:Kubernetes kubelet|kubelet\.service|kubelet:)",
-            Warning,
-        )
-        .condition("FrequentKubeletRestart")
-        .counted(5, 20 * MIN)
-        .explain("kubelet restarted 5 times or more within 20 minutes.", "`journalctl -u kubelet` for why it exits."),
-        RuleSpec::event(
-            "frequent-containerd-restart",
-            "FrequentContainerdRestart",
+        restart_counter("kubelet", "Kubelet", r"Started (?:Kubernetes kubelet|kubelet\.service|kubelet:)"),
+        restart_counter(
+            "containerd",
+            "Containerd",
             r"Started (?:containerd container runtime|containerd\.service)",
-            Warning,
-        )
-        .condition("FrequentContainerdRestart")
-        .counted(5, 20 * MIN)
-        .explain("containerd restarted 5 times or more within 20 minutes.", "`journalctl -u containerd` for why it exits."),
-        RuleSpec::event(
-            "frequent-docker-restart",
-            "FrequentDockerRestart",
+        ),
+        restart_counter(
+            "docker",
+            "Docker",
             r"Started (?:Docker Application Container Engine|docker\.service)",
-            Warning,
-        )
-        .condition("FrequentDockerRestart")
-        .counted(5, 20 * MIN)
-        .explain("dockerd restarted 5 times or more within 20 minutes.", "`journalctl -u docker` for why it exits."),
+        ),
     ]
 }
 

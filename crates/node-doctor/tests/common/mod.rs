@@ -62,6 +62,32 @@ pub fn findings_of<'a>(doc: &'a serde_json::Value, check: &str) -> Vec<&'a serde
         .collect()
 }
 
+/// Findings of `check` with a subject whose `key` is `value` (`"pid"`, `"container_id"`).
+pub fn findings_about<'a>(
+    doc: &'a serde_json::Value,
+    check: &str,
+    key: &str,
+    value: &serde_json::Value,
+) -> Vec<&'a serde_json::Value> {
+    findings_of(doc, check)
+        .into_iter()
+        .filter(|f| {
+            f["subjects"]
+                .as_array()
+                .is_some_and(|subjects| subjects.iter().any(|s| &s[key] == value))
+        })
+        .collect()
+}
+
+/// Findings of `check` naming the process `pid`.
+pub fn findings_naming<'a>(
+    doc: &'a serde_json::Value,
+    check: &str,
+    pid: i32,
+) -> Vec<&'a serde_json::Value> {
+    findings_about(doc, check, "pid", &serde_json::Value::from(pid))
+}
+
 pub fn assert_root() {
     assert!(
         rustix::process::geteuid().is_root(),
