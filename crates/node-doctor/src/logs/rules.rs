@@ -225,6 +225,9 @@ struct Group {
     count: u64,
     first_ms: Option<u64>,
     last_ms: Option<u64>,
+    /// Distinct pids seen (a crash loop under one command), and how many more.
+    pids: Vec<i32>,
+    more_pids: u64,
     /// The first matching line, and the latest ones (the newest say what is happening now).
     first: Option<String>,
     latest: VecDeque<String>,
@@ -233,6 +236,8 @@ struct Group {
     fired: bool,
 }
 
+/// Distinct pids listed per group.
+const PIDS_LISTED: usize = 10;
 /// Latest lines kept per group, besides the first.
 const LATEST: usize = 2;
 /// Sample lines in evidence are cut to this many characters.
@@ -340,8 +345,18 @@ impl<'a> Matcher<'a> {
             key
         };
         let g = self.groups.entry((h.rule, key.clone())).or_default();
-        if g.count == 0 && !key.is_empty() {
+        if !key.is_empty() {
+            // The latest hit's subject: its pid is the one most likely still alive.
             g.subject = h.subject.clone();
+            if let Some(pid) = h.subject.as_ref().and_then(|s| s.pid)
+                && !g.pids.contains(&pid)
+            {
+                if g.pids.len() < PIDS_LISTED {
+                    g.pids.push(pid);
+                } else {
+                    g.more_pids += 1;
+                }
+            }
         }
         g.count += 1;
         if let Some(t) = h.time_ms {
@@ -411,10 +426,13 @@ impl<'a> Matcher<'a> {
     }
 }
 
-/// Groups by who the hit is about: container, else pid, else cgroup.
+/// Groups by who the hit is about: container, else command (a crash loop is one finding,
+/// not one per pid), else pid, else cgroup.
 fn subject_key(s: &Subject) -> String {
     if let Some(c) = &s.container_id {
         format!("c:{c}")
+    } else if let Some(c) = &s.comm {
+        format!("n:{c}")
     } else if let Some(p) = s.pid {
         format!("p:{p}")
     } else if let Some(path) = &s.path {
@@ -489,6 +507,14 @@ fn finding(check: &str, source: &str, spec: &RuleSpec, g: &Group) -> Finding {
     }
     if let Some(s) = &g.subject {
         summary.push_str(&format!(" about {}", who(s)));
+        if g.pids.len() > 1 {
+            let list: Vec<String> = g.pids.iter().map(|p| p.to_string()).collect();
+            summary.push_str(&format!(" (pids {}", list.join(", ")));
+            if g.more_pids > 0 {
+                summary.push_str(&format!(" and {} more", g.more_pids));
+            }
+            summary.push(')');
+        }
     }
     if let Some(c) = &spec.condition {
         summary.push_str(&format!(" (condition {c})"));
@@ -634,6 +660,32 @@ mod tests {
             .len(),
             0
         );
+    }
+
+    #[test]
+    fn a_crash_loop_is_one_finding_listing_its_pids() {
+        let s = set(vec![RuleSpec::event(
+            "segv",
+            "Segfault",
+            r"(?P<comm>[^\s\[]+)\[(?P<pid>\d+)\]: segfault at",
+            Severity::Info,
+        )]);
+        let mut m = Matcher::new(&s);
+        for pid in [10, 11, 12] {
+            m.feed(&LogRecord::text(format!("crashy[{pid}]: segfault at 0")));
+        }
+        m.feed(&LogRecord::text("other[13]: segfault at 0"));
+        let f = m.findings("log-monitor", "kmsg");
+        assert_eq!(f.len(), 2);
+        let crashy = f.iter().find(|f| f.summary.contains("crashy")).unwrap();
+        assert!(
+            crashy
+                .summary
+                .contains("3 lines about 12 (crashy) (pids 10, 11, 12)"),
+            "{}",
+            crashy.summary
+        );
+        assert_eq!(crashy.subjects[0].pid, Some(12), "the latest");
     }
 
     #[test]
