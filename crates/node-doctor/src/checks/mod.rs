@@ -61,6 +61,12 @@ impl<'a> History<'a> {
         &self.samples[self.samples.len() - 1]
     }
 
+    /// The oldest sample, when there is one besides the current: what "growing since" and
+    /// "still stuck" compare against.
+    pub fn earliest(&self) -> Option<&'a Snapshot> {
+        (self.samples.len() > 1).then(|| &self.samples[0])
+    }
+
     /// The sample before the current one, when a window was used.
     pub fn previous(&self) -> Option<&'a Snapshot> {
         self.samples.len().checked_sub(2).map(|i| &self.samples[i])

@@ -131,26 +131,17 @@ fn node_wide(s: &Snapshot) -> Result<Option<Finding>, String> {
 
 /// Is `p` in `c` or below it, in `c`'s hierarchy?
 fn in_cgroup(p: &Process, c: &PidsCgroup) -> bool {
-    let path = if c.hierarchy == "v1" {
-        p.cgroups
-            .iter()
-            .find(|m| m.hierarchy != 0 && m.controllers.split(',').any(|n| n == "pids"))
-    } else {
-        p.cgroups.iter().find(|m| m.hierarchy == 0)
-    };
-    path.is_some_and(|m| {
-        m.path == c.path
-            || (m.path.starts_with(&c.path) && m.path.as_bytes().get(c.path.len()) == Some(&b'/'))
+    // The pids controller is in one hierarchy: the v1 one that lists it, else v2 — the same
+    // one the cgroup was read from.
+    p.cgroup_path_for("pids").is_some_and(|path| {
+        path == c.path
+            || (path.starts_with(&c.path) && path.as_bytes().get(c.path.len()) == Some(&b'/'))
             || c.path == "/"
     })
 }
 
 fn previous_events(h: &History, c: &PidsCgroup) -> Option<u64> {
-    let first = h.samples().first()?;
-    if std::ptr::eq(first, h.current()) {
-        return None;
-    }
-    first
+    h.earliest()?
         .cgroups
         .pids
         .iter()

@@ -45,10 +45,9 @@ pub struct Growing<'a> {
 
 pub fn growing_daemons<'a>(h: &History<'a>) -> Vec<Growing<'a>> {
     let s = h.current();
-    let first: &Snapshot = &h.samples()[0];
-    if std::ptr::eq(first, s) {
+    let Some(first) = h.earliest() else {
         return Vec::new();
-    }
+    };
     s.processes
         .iter()
         .filter(|p| runtime_daemon(&p.comm).is_some())

@@ -64,10 +64,7 @@ fn severity(count: usize, limit: Option<(u64, u64)>) -> Option<Severity> {
 /// The parent's zombie count in the first sample where the parent was the same process.
 fn count_earlier(h: &History, parent: Option<&Process>, ppid: i32) -> Option<(usize, u64)> {
     let now = h.current();
-    let first = h.samples().first()?;
-    if std::ptr::eq(first, now) {
-        return None;
-    }
+    let first = h.earliest()?;
     let same_parent = match parent {
         Some(p) => same_in(first, p).is_some(),
         None => first.process(ppid).is_none(),

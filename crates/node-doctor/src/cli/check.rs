@@ -1,9 +1,8 @@
 //! `node-doctor check`: sample (or replay), run the checks, render, pick the exit code.
 
-use super::{CheckArgs, EXIT_FINDINGS, EXIT_OK, FailOn, Format};
+use super::{CheckArgs, EXIT_FINDINGS, EXIT_OK, Format};
 use anyhow::{Context, bail};
 use node_doctor::checks::{self, CheckDef, History, Settings};
-use node_doctor::finding::Severity;
 use node_doctor::host::HostRoot;
 use node_doctor::output::{HostSection, human, json};
 use node_doctor::snapshot::Recording;
@@ -49,10 +48,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         }
     };
     super::write_stdout(&text)?;
-    let bar = match args.fail_on {
-        FailOn::Warning => Severity::Warning,
-        FailOn::Critical => Severity::Critical,
-    };
+    let bar = args.fail_on.bar();
     Ok(if report.findings.iter().any(|f| f.severity >= bar) {
         EXIT_FINDINGS
     } else {

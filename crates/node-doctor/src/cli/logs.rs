@@ -1,9 +1,9 @@
 //! `node-doctor logs`: the log monitor on its own — rules (default pack and NPD configs) over
 //! the kernel ring, log files and the journal, printed as findings; `--follow` keeps reading.
 
-use super::{EXIT_FINDINGS, EXIT_OK, FailOn, Format, LogsArgs};
+use super::{EXIT_FINDINGS, EXIT_OK, Format, LogsArgs};
 use anyhow::bail;
-use node_doctor::finding::{Finding, Severity};
+use node_doctor::finding::Finding;
 use node_doctor::host::HostRoot;
 use node_doctor::logs::file::{self, Follower, TimeFormat};
 use node_doctor::logs::npd::{self, NpdSource};
@@ -191,19 +191,12 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<u8> {
         Format::Human => render_human(&reports, set.len(), &findings),
     };
     super::write_stdout(&text)?;
-    let bar = fail_bar(args.fail_on);
+    let bar = args.fail_on.bar();
     Ok(if findings.iter().any(|f| f.severity >= bar) {
         EXIT_FINDINGS
     } else {
         EXIT_OK
     })
-}
-
-fn fail_bar(f: FailOn) -> Severity {
-    match f {
-        FailOn::Warning => Severity::Warning,
-        FailOn::Critical => Severity::Critical,
-    }
 }
 
 fn render_human(reports: &[SourceReport], rules: usize, findings: &[Finding]) -> String {
@@ -227,14 +220,7 @@ fn render_human(reports: &[SourceReport], rules: usize, findings: &[Finding]) ->
         out.push('\n');
         human::render_finding(&mut out, f, &style);
     }
-    let count = |s| findings.iter().filter(|f| f.severity == s).count();
-    out.push_str(&format!(
-        "\n{} findings ({} critical, {} warning, {} info)\n",
-        findings.len(),
-        count(Severity::Critical),
-        count(Severity::Warning),
-        count(Severity::Info)
-    ));
+    out.push_str(&format!("\n{}\n", human::count_line(findings)));
     out
 }
 

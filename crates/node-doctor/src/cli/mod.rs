@@ -161,6 +161,17 @@ pub enum FailOn {
     Critical,
 }
 
+impl FailOn {
+    /// The least severe finding that makes the exit code 1.
+    pub fn bar(self) -> node_doctor::finding::Severity {
+        use node_doctor::finding::Severity;
+        match self {
+            FailOn::Warning => Severity::Warning,
+            FailOn::Critical => Severity::Critical,
+        }
+    }
+}
+
 /// "1s", "500ms", "2m", or a bare "0".
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s.trim() == "0" {

@@ -410,12 +410,7 @@ pub fn is_runc(comm: &str) -> bool {
 /// (to tell `runc init` before it renames itself). `cmdline` takes the target's mmap lock,
 /// which is why this never runs for a process in D state.
 fn read_runc_detail(dir: &ProcDir, p: &mut Process) {
-    if let Ok(b) = dir.read("wchan") {
-        let w = String::from_utf8_lossy(&b).trim().to_string();
-        if !w.is_empty() && w != "0" {
-            p.wchan = Some(w);
-        }
-    }
+    p.wchan = read_wchan(dir);
     p.exe = dir.read_link("exe");
     if p.comm == "runc"
         && let Ok(b) = dir.read("cmdline")
@@ -430,17 +425,19 @@ fn read_runc_detail(dir: &ProcDir, p: &mut Process) {
     }
 }
 
+/// The kernel function the task sleeps in; "0" (running) and failures are `None`.
+fn read_wchan(dir: &ProcDir) -> Option<String> {
+    let b = dir.read("wchan").ok()?;
+    let w = String::from_utf8_lossy(&b).trim().to_string();
+    (!w.is_empty() && w != "0").then_some(w)
+}
+
 /// For a process in D state: where it sleeps. `wchan` and `stack` are read from the task
 /// struct under the task's own lock, not from its address space, so they cannot block on a
 /// stuck process the way `cmdline` or `maps` would. Failures leave the fields empty: `stack`
 /// needs root, and the process may have woken up.
 fn read_blocked_detail(dir: &ProcDir, p: &mut Process) {
-    if let Ok(b) = dir.read("wchan") {
-        let w = String::from_utf8_lossy(&b).trim().to_string();
-        if !w.is_empty() && w != "0" {
-            p.wchan = Some(w);
-        }
-    }
+    p.wchan = read_wchan(dir);
     if let Ok(b) = dir.read("stack") {
         let frames: Vec<String> = String::from_utf8_lossy(&b)
             .lines()

@@ -233,6 +233,7 @@ impl Follower {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
+        let year = year_now();
         file.seek(SeekFrom::Start(self.offset))?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -248,12 +249,7 @@ impl Follower {
                 self.partial_cut |= piece.len() > room;
                 self.partial
                     .extend_from_slice(&piece[..piece.len().min(room)]);
-                each(record(
-                    &self.partial,
-                    self.partial_cut,
-                    self.format,
-                    year_now(),
-                ));
+                each(record(&self.partial, self.partial_cut, self.format, year));
                 self.partial.clear();
                 self.partial_cut = false;
                 rest = &rest[i + 1..];

@@ -329,7 +329,7 @@ impl<'a> Matcher<'a> {
         let caps = rule.re.captures(haystack.as_bytes())?;
         Some(Hit {
             rule: i,
-            subject: subject_of(&rule.re, &caps),
+            subject: subject_of(&caps),
             line: line.to_string(),
             time_ms,
         })
@@ -442,7 +442,7 @@ fn subject_key(s: &Subject) -> String {
     }
 }
 
-fn subject_of(re: &Regex, caps: &regex::bytes::Captures) -> Option<Subject> {
+fn subject_of(caps: &regex::bytes::Captures) -> Option<Subject> {
     let get = |n: &str| {
         caps.name(n)
             .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
@@ -452,7 +452,6 @@ fn subject_of(re: &Regex, caps: &regex::bytes::Captures) -> Option<Subject> {
     let comm = get("comm").map(str::to_string);
     let cgroup = get("memcg").or(get("cgroup")).or(get("oom_memcg"));
     if pid.is_none() && uid.is_none() && comm.is_none() && cgroup.is_none() {
-        let _ = re;
         return None;
     }
     let owner = cgroup.map(parse_cgroup_path).unwrap_or_default();

@@ -58,18 +58,26 @@ pub fn render(
             let _ = writeln!(out, "  {}: {}", u.check, u.reason);
         }
     }
-    let count = |s| findings.iter().filter(|f| f.severity == s).count();
     let _ = writeln!(
         out,
-        "\n{} findings ({} critical, {} warning, {} info), {} unknown, {} checks run",
-        findings.len(),
-        count(Severity::Critical),
-        count(Severity::Warning),
-        count(Severity::Info),
+        "\n{}, {} unknown, {} checks run",
+        count_line(findings),
         unknown.len(),
         host.checks_run.len()
     );
     out
+}
+
+/// "3 findings (1 critical, 2 warning, 0 info)".
+pub fn count_line(findings: &[Finding]) -> String {
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    format!(
+        "{} findings ({} critical, {} warning, {} info)",
+        findings.len(),
+        count(Severity::Critical),
+        count(Severity::Warning),
+        count(Severity::Info)
+    )
 }
 
 pub fn render_finding(out: &mut String, f: &Finding, style: &Style) {
