@@ -6,61 +6,15 @@ use anyhow::bail;
 use node_doctor::finding::Finding;
 use node_doctor::host::HostRoot;
 use node_doctor::logs::file::{self, Follower, TimeFormat};
-use node_doctor::logs::npd::{self, NpdSource};
+use node_doctor::logs::npd;
 use node_doctor::logs::rules::{Matcher, RuleSet, RuleSpec};
-use node_doctor::logs::{LogRecord, journal, kmsg, pack};
+use node_doctor::logs::{LogRecord, Source, journal, kmsg, pack};
 use node_doctor::output::human;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const LOGS_SCHEMA: &str = "node-doctor.logs/v1";
-
-/// A place to read lines from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    Kmsg,
-    /// A host path (under the root), and NPD's `message` regex that extracts the message
-    /// from each line (lines it does not match are skipped).
-    File {
-        path: String,
-        message: Option<String>,
-    },
-    Journal(journal::Filter),
-}
-
-impl Source {
-    pub fn parse(s: &str) -> anyhow::Result<Source> {
-        Ok(match s.split_once(':') {
-            None if s == "kmsg" => Source::Kmsg,
-            None if s == "journal" => Source::Journal(journal::Filter::All),
-            Some(("file", p)) if !p.is_empty() => Source::File {
-                path: p.to_string(),
-                message: None,
-            },
-            Some(("journal", u)) if !u.is_empty() => {
-                Source::Journal(journal::Filter::Unit(u.into()))
-            }
-            Some(("journal-id", i)) if !i.is_empty() => {
-                Source::Journal(journal::Filter::Identifier(i.into()))
-            }
-            _ => bail!(
-                "unknown source {s:?}: kmsg, file:PATH, journal, journal:UNIT or journal-id:SYSLOG_IDENTIFIER"
-            ),
-        })
-    }
-
-    /// The label findings name the source by; NPD rules are bound to their config's label.
-    fn label(&self) -> String {
-        match self {
-            Source::Kmsg => "kmsg".into(),
-            Source::File { path, .. } => format!("file:{path}"),
-            Source::Journal(journal::Filter::All) => "journal".into(),
-            Source::Journal(journal::Filter::Unit(u)) => format!("journal:{u}"),
-            Source::Journal(journal::Filter::Identifier(i)) => format!("journal-id:{i}"),
-        }
-    }
-}
 
 /// What was read from one source.
 #[derive(Debug, Serialize)]
@@ -101,14 +55,7 @@ fn plan(args: &LogsArgs) -> anyhow::Result<(Vec<RuleSpec>, Vec<Source>)> {
     let mut config_sources = Vec::new();
     for path in &args.rules {
         let c = npd::load(path)?;
-        config_sources.push(match c.source {
-            NpdSource::Kmsg => Source::Kmsg,
-            NpdSource::File { path, message } => Source::File { path, message },
-            NpdSource::Journal { identifier: None } => Source::Journal(journal::Filter::All),
-            NpdSource::Journal {
-                identifier: Some(i),
-            } => Source::Journal(journal::Filter::Identifier(i)),
-        });
+        config_sources.push(c.source);
         rules.extend(c.rules);
     }
     if rules.is_empty() {
@@ -117,7 +64,7 @@ fn plan(args: &LogsArgs) -> anyhow::Result<(Vec<RuleSpec>, Vec<Source>)> {
     let mut sources: Vec<Source> = args
         .sources
         .iter()
-        .map(|s| Source::parse(s))
+        .map(|s| Source::parse(s).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<_>>()?;
     if sources.is_empty() {
         sources = if config_sources.is_empty() {

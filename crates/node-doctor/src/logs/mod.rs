@@ -15,6 +15,55 @@ pub mod rules;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// A place to read lines from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Kmsg,
+    /// A host path (under the root), and NPD's `message` regex that extracts the message
+    /// from each line (lines it does not match are skipped).
+    File {
+        path: String,
+        message: Option<String>,
+    },
+    Journal(journal::Filter),
+}
+
+impl Source {
+    /// `kmsg`, `file:PATH`, `journal`, `journal:UNIT`, `journal-id:SYSLOG_IDENTIFIER`.
+    pub fn parse(s: &str) -> Result<Source, String> {
+        Ok(match s.split_once(':') {
+            None if s == "kmsg" => Source::Kmsg,
+            None if s == "journal" => Source::Journal(journal::Filter::All),
+            Some(("file", p)) if !p.is_empty() => Source::File {
+                path: p.to_string(),
+                message: None,
+            },
+            Some(("journal", u)) if !u.is_empty() => {
+                Source::Journal(journal::Filter::Unit(u.into()))
+            }
+            Some(("journal-id", i)) if !i.is_empty() => {
+                Source::Journal(journal::Filter::Identifier(i.into()))
+            }
+            _ => {
+                return Err(format!(
+                    "unknown source {s:?}: kmsg, file:PATH, journal, journal:UNIT or journal-id:SYSLOG_IDENTIFIER"
+                ));
+            }
+        })
+    }
+
+    /// The label findings name the source by; NPD rules are bound to their config's label.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Kmsg => "kmsg".into(),
+            Source::File { path, .. } => format!("file:{path}"),
+            Source::Journal(journal::Filter::All) => "journal".into(),
+            Source::Journal(journal::Filter::Unit(u)) => format!("journal:{u}"),
+            Source::Journal(journal::Filter::Identifier(i)) => format!("journal-id:{i}"),
+        }
+    }
+}
+
 /// Longest line kept; the rest of a longer line is dropped (and the record marked cut), so a
 /// runaway line cannot make a reader grow without bound.
 pub const MAX_LINE: usize = 64 * 1024;

@@ -7,6 +7,8 @@
 //! NPD has no severities: permanent rules load as critical, temporary ones as warning,
 //! unless a rule carries node-doctor's optional `severity`.
 
+use super::Source;
+use super::journal::Filter;
 use super::rules::{RuleError, RuleKind, RuleSet, RuleSpec};
 use crate::finding::Severity;
 use serde::Deserialize;
@@ -66,40 +68,11 @@ struct RawRule {
     window: Option<String>,
 }
 
-/// Where an NPD config reads from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NpdSource {
-    Kmsg,
-    /// A file, with NPD's `message` regex that extracts the message from each line.
-    File {
-        path: String,
-        message: Option<String>,
-    },
-    /// journald, optionally filtered by SYSLOG_IDENTIFIER (NPD's pluginConfig.source).
-    Journal {
-        identifier: Option<String>,
-    },
-}
-
-impl NpdSource {
-    /// The source label rules of this config are bound to (as `node-doctor logs` names sources).
-    pub fn label(&self) -> String {
-        match self {
-            NpdSource::Kmsg => "kmsg".into(),
-            NpdSource::File { path, .. } => format!("file:{path}"),
-            NpdSource::Journal { identifier: None } => "journal".into(),
-            NpdSource::Journal {
-                identifier: Some(i),
-            } => format!("journal-id:{i}"),
-        }
-    }
-}
-
 /// A loaded config: its source, how far back to look, its rules.
 #[derive(Debug)]
 pub struct NpdConfig {
     pub file: String,
-    pub source: NpdSource,
+    pub source: Source,
     pub lookback_ms: Option<u64>,
     pub rules: Vec<RuleSpec>,
 }
@@ -136,17 +109,18 @@ pub fn parse(file: &str, text: &str) -> Result<NpdConfig, NpdError> {
     };
     let pc = raw.plugin_config.unwrap_or_default();
     let source = match raw.plugin.as_str() {
-        "kmsg" => NpdSource::Kmsg,
-        "filelog" => NpdSource::File {
+        "kmsg" => Source::Kmsg,
+        "filelog" => Source::File {
             path: raw
                 .log_path
                 .clone()
                 .ok_or_else(|| invalid("plugin filelog needs logPath".into()))?,
             message: pc.message,
         },
-        "journald" => NpdSource::Journal {
-            identifier: pc.source,
-        },
+        "journald" => Source::Journal(match pc.source {
+            Some(i) => Filter::Identifier(i),
+            None => Filter::All,
+        }),
         other => {
             return Err(invalid(format!(
                 "unknown plugin {other:?} (kmsg, filelog, journald)"
@@ -269,7 +243,7 @@ mod tests {
     #[test]
     fn kernel_monitor_shape_loads_and_matches() {
         let c = parse("kernel-monitor.json", KERNEL).unwrap();
-        assert_eq!(c.source, NpdSource::Kmsg);
+        assert_eq!(c.source, Source::Kmsg);
         assert_eq!(c.lookback_ms, Some(300_000));
         assert_eq!(c.rules.len(), 4);
         assert_eq!(c.rules[2].condition.as_deref(), Some("KernelDeadlock"));
@@ -336,7 +310,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            matches!(c.source, NpdSource::File { ref path, message: Some(_) } if path == "/var/log/docker.log")
+            matches!(c.source, Source::File { ref path, message: Some(_) } if path == "/var/log/docker.log")
         );
         let c = parse(
             "docker-monitor.json",
@@ -347,9 +321,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.source,
-            NpdSource::Journal {
-                identifier: Some("dockerd".into())
-            }
+            Source::Journal(Filter::Identifier("dockerd".into()))
         );
     }
 
