@@ -87,35 +87,60 @@ pub fn read_cgroups(
                 .collect();
     }
     let Some(mounts) = mounts else { return out };
+    // pids sits on v2 when /proc/cgroups gives it hierarchy 0 (or does not say).
+    let pids_on_v2 = out
+        .controllers
+        .iter()
+        .find(|c| c.name == "pids")
+        .is_none_or(|c| c.hierarchy == 0);
+    let mut pids = Vec::new();
     for m in mounts {
         match m.fs_type.as_str() {
             "cgroup2" if out.v2_mount.is_none() => {
                 let dir = host.path(&m.mount_point);
-                out.v2_directories = Some(count_dirs(&dir));
+                let (count, truncated) = walk(&dir, |d| {
+                    if pids_on_v2 && let Some(c) = read_pids_files(&dir, d, "v2") {
+                        pids.push(c);
+                    }
+                });
+                out.v2_directories = Some(count);
+                out.pids_truncated |= truncated && pids_on_v2;
                 out.v2_dying_descendants = std::fs::read_to_string(dir.join("cgroup.stat"))
                     .ok()
                     .and_then(|s| stat_field(&s, "nr_dying_descendants"));
                 out.v2_mount = Some(m.mount_point.clone());
-                out.pids_truncated |= walk_pids(&dir, "v2", &mut out.pids);
             }
             "cgroup" => {
-                for opt in m.super_options.split(',') {
-                    if out.controllers.iter().any(|c| c.name == opt)
-                        && !out.v1_directories.contains_key(opt)
-                    {
-                        out.v1_directories
-                            .insert(opt.to_string(), count_dirs(&host.path(&m.mount_point)));
-                        out.v1_mounts.insert(opt.to_string(), m.mount_point.clone());
-                        if opt == "pids" {
-                            out.pids_truncated |=
-                                walk_pids(&host.path(&m.mount_point), "v1", &mut out.pids);
-                        }
+                // One walk per mount, shared by the controllers mounted together (cpu,cpuacct).
+                let controllers: Vec<&str> = m
+                    .super_options
+                    .split(',')
+                    .filter(|opt| {
+                        out.controllers.iter().any(|c| c.name == *opt)
+                            && !out.v1_directories.contains_key(*opt)
+                    })
+                    .collect();
+                if controllers.is_empty() {
+                    continue;
+                }
+                let has_pids = controllers.contains(&"pids");
+                let dir = host.path(&m.mount_point);
+                let (count, truncated) = walk(&dir, |d| {
+                    if has_pids && let Some(c) = read_pids_files(&dir, d, "v1") {
+                        pids.push(c);
                     }
+                });
+                out.pids_truncated |= truncated && has_pids;
+                for c in controllers {
+                    out.v1_directories.insert(c.to_string(), count);
+                    out.v1_mounts.insert(c.to_string(), m.mount_point.clone());
                 }
             }
             _ => {}
         }
     }
+    pids.sort_by(|a, b| (&a.hierarchy, &a.path).cmp(&(&b.hierarchy, &b.path)));
+    out.pids = pids;
     out
 }
 
@@ -125,33 +150,8 @@ fn stat_field(text: &str, key: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
 }
 
-/// Reads `pids.current`/`pids.max`/`pids.events` of every cgroup below `mount` (the root has
-/// no limit files) and keeps those with a limit or a refused fork. Returns true when the walk
-/// stopped at `MAX_DIRS`.
-fn walk_pids(mount: &Path, hierarchy: &str, out: &mut Vec<PidsCgroup>) -> bool {
-    let mut seen = 0;
-    let mut stack = vec![mount.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        seen += 1;
-        if seen >= MAX_DIRS {
-            return true;
-        }
-        if let Some(c) = read_pids_files(mount, &dir, hierarchy) {
-            out.push(c);
-        }
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(e.path());
-            }
-        }
-    }
-    out.sort_by(|a, b| (&a.hierarchy, &a.path).cmp(&(&b.hierarchy, &b.path)));
-    false
-}
-
+/// The pids cgroup at `dir` (below the hierarchy's `mount`), when it has a limit or has
+/// refused a fork; the root has no limit files.
 fn read_pids_files(mount: &Path, dir: &Path, hierarchy: &str) -> Option<PidsCgroup> {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
     let max = parse_pids_max(&read("pids.max")?)?;
@@ -180,8 +180,9 @@ pub fn parse_pids_max(text: &str) -> Option<Option<u64>> {
     }
 }
 
-/// Counts the directory itself and every directory below it (each is one cgroup).
-fn count_dirs(root: &Path) -> u64 {
+/// Visits `root` and every directory below it (each is one cgroup), at most `MAX_DIRS`.
+/// Returns how many were visited and whether the bound stopped the walk.
+fn walk(root: &Path, mut visit: impl FnMut(&Path)) -> (u64, bool) {
     let mut count = 0;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -190,15 +191,16 @@ fn count_dirs(root: &Path) -> u64 {
         };
         count += 1;
         if count >= MAX_DIRS {
-            break;
+            return (count, true);
         }
+        visit(&dir);
         for e in entries.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(e.path());
             }
         }
     }
-    count
+    (count, false)
 }
 
 #[cfg(test)]
