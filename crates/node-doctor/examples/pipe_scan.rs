@@ -1,11 +1,12 @@
-//! The pipe scan alone, for `bench/pipes.sh`: every process's fds under the root, each pipe
-//! sized once. Prints what it found, so the benchmark can check both sides saw the same.
+//! The pipe scan alone, for `bench/pipes.sh`: every process's fd links under the root (the
+//! part of the process scan's fd pass that the pipe scan adds), then each pipe sized once.
+//! Prints what it found.
 //!
 //!     pipe_scan [ROOT]
 
 use node_doctor::host::HostRoot;
 use node_doctor::host::pipes;
-use node_doctor::host::processes::list_pids;
+use node_doctor::host::processes::{list_pids, pipe_ends};
 use std::collections::HashSet;
 
 fn main() {
@@ -18,14 +19,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let scan = pipes::scan(&host, pids, HashSet::new(), None);
+    let processes = pids.len();
+    let (ends, _) = pipe_ends(&host, pids, None);
+    let pipe_fds = ends.len();
+    let scan = pipes::size(&host, ends, &HashSet::new(), None);
     let sized = scan.pipes.iter().filter(|p| p.size_bytes.is_some()).count();
     println!(
-        "{} processes, {} fds, {} pipes ({} sized, sizing {})",
-        scan.processes_scanned,
-        scan.fds_scanned,
+        "{processes} processes, {pipe_fds} pipe fds, {} pipes ({sized} sized, sizing {})",
         scan.pipes.len(),
-        sized,
         scan.sizing
     );
 }

@@ -130,16 +130,17 @@ pub fn collect(host: &HostRoot, opts: &CollectOptions) -> Snapshot {
     let mounts = kernel::read_mounts(host, &mut unavailable);
     let cgroups = read_cgroups(host, mounts.as_deref(), &mut unavailable);
     let filesystems = read_filesystems(host, mounts.as_deref(), &mut unavailable);
-    let (processes, process_scan) = processes::scan(host, opts.deadline);
+    let scan = processes::scan(host, opts.deadline, opts.scan_pipes);
     let pipes = opts.scan_pipes.then(|| {
-        let pids = processes.iter().map(|p| p.pid).collect();
-        let in_d = processes
+        let in_d = scan
+            .processes
             .iter()
             .filter(|p| p.in_d_state())
             .map(|p| p.pid)
             .collect();
-        pipes::scan(host, pids, in_d, opts.deadline)
+        pipes::size(host, scan.pipe_ends, &in_d, opts.deadline)
     });
+    let (processes, process_scan) = (scan.processes, scan.report);
     let runtime_packages = read_runtime_packages(host);
     let kernel_log = opts.read_kernel_log.then(|| kmsg::read_ring(host));
     Snapshot {

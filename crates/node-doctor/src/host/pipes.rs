@@ -6,7 +6,8 @@
 //! `fs.pipe-user-pages-soft` a new pipe of an unprivileged user gets 2 pages instead of 16
 //! (`too_many_pipe_buffers_soft`), and a process writing more than that blocks — incident 1's
 //! `runc init`. This module rebuilds the per-user view: every `pipe:[INODE]` link under
-//! `/proc/*/fd`, one entry per inode, sized once through a duplicate of one holder's fd.
+//! `/proc/*/fd` (read by the process scan, in the same pass that counts each process's fds),
+//! one entry per inode, sized once through a duplicate of one holder's fd.
 //!
 //! Reading another process's pipe without side effects: `pidfd_open` + `pidfd_getfd` gives
 //! us a new fd on the same open file (no new reader or writer is registered on the pipe);
@@ -20,7 +21,7 @@ use super::{HostRoot, Unavailable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -32,8 +33,7 @@ pub struct PipeScan {
     pub why_unsized: Option<String>,
     /// One entry per pipe inode, by inode.
     pub pipes: Vec<Pipe>,
-    pub processes_scanned: u64,
-    pub fds_scanned: u64,
+    /// Pipes left unsized because the deadline passed first.
     pub skipped_for_deadline: u64,
     pub problems: Vec<Unavailable>,
     pub problems_not_kept: u64,
@@ -64,17 +64,8 @@ pub struct PipeEnd {
 
 const MAX_HOLDERS: usize = 32;
 const MAX_PROBLEMS: usize = 50;
-/// fds looked at per process, so a process with a million fds cannot stall the scan.
-const MAX_FDS_PER_PROCESS: usize = 1 << 16;
-
-/// What one process contributed.
-struct Seen {
-    fds: u64,
-    ends: Vec<(u64, PipeEnd)>,
-    sized: Vec<(u64, Sized)>,
-    problems: Vec<Unavailable>,
-    fallback_used: bool,
-}
+/// Holders tried in turn for one pipe when the first has closed it or exited meanwhile.
+const SIZING_ROUNDS: usize = 3;
 
 #[derive(Clone, Copy)]
 struct Sized {
@@ -98,87 +89,127 @@ fn sizing_possible(host: &HostRoot) -> Result<(), String> {
     }
 }
 
-/// Scans the fds of `pids`. `dont_touch` are pids whose fds must not be duplicated
-/// (processes in D state).
-pub fn scan(
+/// Groups the pipe ends the process scan found by inode and sizes each pipe once, through
+/// one holder's fd. `dont_touch` are pids whose fds must not be duplicated (processes in D
+/// state). Sizing runs on the per-pid workers with the deadline; a holder that closed the
+/// pipe meanwhile hands it to the next one.
+pub fn size(
     host: &HostRoot,
-    pids: Vec<i32>,
-    dont_touch: HashSet<i32>,
+    ends: Vec<(u64, PipeEnd)>,
+    dont_touch: &HashSet<i32>,
     deadline: Option<Instant>,
 ) -> PipeScan {
     let mut out = PipeScan::default();
-    let live = sizing_possible(host);
-    if let Err(why) = &live {
-        out.why_unsized = Some(why.clone());
-    }
-    let sized_inodes: Arc<Mutex<HashSet<u64>>> = Arc::default();
-    let host_c = host.clone();
-    let dont_touch = Arc::new(dont_touch);
-    let size_them = live.is_ok();
-    let run = for_each_pid(pids, deadline, move |pid| {
-        let may_size = size_them && !dont_touch.contains(&pid);
-        scan_process(&host_c, pid, may_size, &sized_inodes)
-    });
-
     let mut by_inode: BTreeMap<u64, Pipe> = BTreeMap::new();
-    let mut fallback = false;
-    let mut any_sized = false;
-    for seen in run.results {
-        out.processes_scanned += 1;
-        out.fds_scanned += seen.fds;
-        fallback |= seen.fallback_used;
-        for u in seen.problems {
-            push_problem(&mut out, u);
-        }
-        for (inode, end) in seen.ends {
-            let p = by_inode.entry(inode).or_insert_with(|| Pipe {
-                inode,
-                owner_uid: None,
-                size_bytes: None,
-                buffered_bytes: None,
-                holders: Vec::new(),
-                holders_not_kept: 0,
-            });
-            if p.holders.len() < MAX_HOLDERS {
-                p.holders.push(end);
-            } else {
-                p.holders_not_kept += 1;
-            }
-        }
-        for (inode, s) in seen.sized {
-            any_sized = true;
-            if let Some(p) = by_inode.get_mut(&inode) {
-                p.owner_uid = Some(s.uid);
-                p.size_bytes = Some(s.size);
-                p.buffered_bytes = s.buffered;
-            }
+    for (inode, end) in ends {
+        let p = by_inode.entry(inode).or_insert_with(|| Pipe {
+            inode,
+            owner_uid: None,
+            size_bytes: None,
+            buffered_bytes: None,
+            holders: Vec::new(),
+            holders_not_kept: 0,
+        });
+        if p.holders.len() < MAX_HOLDERS {
+            p.holders.push(end);
+        } else {
+            p.holders_not_kept += 1;
         }
     }
-    out.skipped_for_deadline = run.skipped_for_deadline;
-    for pid in run.blocked {
-        push_problem(
-            &mut out,
-            Unavailable::new(
-                &format!("proc/{pid}/fd"),
-                "still blocked at the scan deadline",
-            ),
-        );
-    }
-    out.pipes = by_inode.into_values().collect();
-    for p in &mut out.pipes {
+    for p in by_inode.values_mut() {
         p.holders.sort_unstable();
     }
-    out.sizing = match (live.is_ok(), fallback, any_sized || out.pipes.is_empty()) {
-        (false, _, _) => "none",
-        (true, true, _) => "proc-open",
-        (true, false, true) => "pidfd",
-        (true, false, false) => {
-            out.why_unsized = Some("no pipe could be duplicated (see problems)".into());
-            "none"
+    if let Err(why) = sizing_possible(host) {
+        out.sizing = "none".into();
+        out.why_unsized = Some(why);
+        out.pipes = by_inode.into_values().collect();
+        return out;
+    }
+
+    let candidates = |p: &Pipe| -> Vec<PipeEnd> {
+        p.holders
+            .iter()
+            .filter(|h| !dont_touch.contains(&h.pid))
+            .copied()
+            .collect()
+    };
+    let mut fallback = false;
+    let mut pending: Vec<(u64, usize)> = by_inode.keys().map(|&i| (i, 0)).collect();
+    for _ in 0..SIZING_ROUNDS {
+        // This round's holder for each pending pipe, grouped by holder pid.
+        let mut work: BTreeMap<i32, Vec<(i32, u64, usize)>> = BTreeMap::new();
+        for &(inode, next) in &pending {
+            if let Some(h) = candidates(&by_inode[&inode]).get(next) {
+                work.entry(h.pid).or_default().push((h.fd, inode, next));
+            }
+        }
+        if work.is_empty() {
+            break;
+        }
+        let pids: Vec<i32> = work.keys().copied().collect();
+        let work = Arc::new(work);
+        let host_c = host.clone();
+        let run = for_each_pid(pids, deadline, move |pid| {
+            Some(size_for_pid(&host_c, pid, &work[&pid]))
+        });
+        pending.clear();
+        for results in run.results {
+            for (inode, next, result) in results {
+                match result {
+                    Ok((s, fb)) => {
+                        fallback |= fb;
+                        let p = by_inode.get_mut(&inode).expect("an inode from the map");
+                        p.owner_uid = Some(s.uid);
+                        p.size_bytes = Some(s.size);
+                        p.buffered_bytes = s.buffered;
+                    }
+                    Err(e) => {
+                        if let SizeError::Failed(u) = e {
+                            push_problem(&mut out, u);
+                        }
+                        pending.push((inode, next + 1));
+                    }
+                }
+            }
+        }
+        out.skipped_for_deadline += run.skipped_for_deadline;
+        for pid in run.blocked {
+            push_problem(
+                &mut out,
+                Unavailable::new(
+                    &format!("proc/{pid}/fd"),
+                    "still blocked at the scan deadline",
+                ),
+            );
+        }
+        if run.skipped_for_deadline > 0 {
+            break;
         }
     }
-    .to_string();
+
+    out.pipes = by_inode.into_values().collect();
+    let any_sized = out.pipes.iter().any(|p| p.size_bytes.is_some());
+    out.sizing = if fallback {
+        "proc-open".into()
+    } else if any_sized || out.pipes.is_empty() {
+        "pidfd".into()
+    } else {
+        out.why_unsized = Some("no pipe could be duplicated (see problems)".into());
+        "none".into()
+    };
     out
+}
+
+/// Sizes the pipes `work` assigns to `pid` ((fd, inode, round) each), with one pidfd.
+fn size_for_pid(
+    host: &HostRoot,
+    pid: i32,
+    work: &[(i32, u64, usize)],
+) -> Vec<(u64, usize, SizeResult)> {
+    let mut pidfd = None;
+    work.iter()
+        .map(|&(fd, inode, round)| (inode, round, size_pipe(host, pid, fd, inode, &mut pidfd)))
+        .collect()
 }
 
 fn push_problem(out: &mut PipeScan, u: Unavailable) {
@@ -195,90 +226,13 @@ pub fn pipe_inode(link: &[u8]) -> Option<u64> {
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
-fn scan_process(
-    host: &HostRoot,
-    pid: i32,
-    may_size: bool,
-    sized_inodes: &Mutex<HashSet<u64>>,
-) -> Option<Seen> {
-    use rustix::fs::{Dir, Mode, OFlags, open, readlinkat_raw};
-    let rel = format!("proc/{pid}/fd");
-    // One open of the fd directory, then readlinkat relative to it: no path walk from the
-    // root per fd (this loop runs for every fd of every process).
-    let Ok(dirfd) = open(
-        host.path(&rel),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return None; // gone, a zombie, or a kernel thread: nothing to see
-    };
-    let Ok(mut dir) = Dir::read_from(&dirfd) else {
-        return None;
-    };
-    let mut seen = Seen {
-        fds: 0,
-        ends: Vec::new(),
-        sized: Vec::new(),
-        problems: Vec::new(),
-        fallback_used: false,
-    };
-    let mut pidfd: Option<Result<OwnedFd, rustix::io::Errno>> = None;
-    let mut link = [0u8; 64];
-    while let Some(Ok(e)) = dir.read() {
-        let Some(fd) = e
-            .file_name()
-            .to_str()
-            .ok()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue; // "." and ".."
-        };
-        seen.fds += 1;
-        if seen.fds as usize > MAX_FDS_PER_PROCESS {
-            break;
-        }
-        let Ok(n) = readlinkat_raw(&dirfd, e.file_name(), &mut link[..]) else {
-            continue; // closed meanwhile
-        };
-        let Some(inode) = pipe_inode(&link[..n.min(link.len())]) else {
-            continue;
-        };
-        seen.ends.push((inode, PipeEnd { pid, fd }));
-        if !may_size || !claim(sized_inodes, inode) {
-            continue;
-        }
-        match size_pipe(host, pid, fd, inode, &mut pidfd) {
-            Ok((s, fallback)) => {
-                seen.fallback_used |= fallback;
-                seen.sized.push((inode, s));
-            }
-            Err(SizeError::Gone) => unclaim(sized_inodes, inode),
-            Err(SizeError::Failed(why)) => {
-                unclaim(sized_inodes, inode);
-                seen.problems
-                    .push(Unavailable::new(&format!("{rel}/{fd}"), why));
-            }
-        }
-    }
-    Some(seen)
-}
-
-/// Marks `inode` as being sized by us; false when another holder already did (or does).
-fn claim(set: &Mutex<HashSet<u64>>, inode: u64) -> bool {
-    set.lock().map(|mut s| s.insert(inode)).unwrap_or(false)
-}
-
-/// Lets another holder size it after our attempt failed.
-fn unclaim(set: &Mutex<HashSet<u64>>, inode: u64) {
-    if let Ok(mut s) = set.lock() {
-        s.remove(&inode);
-    }
-}
+/// A pipe's size and owner, and whether the /proc fallback read it; or why not.
+type SizeResult = Result<(Sized, bool), SizeError>;
 
 enum SizeError {
     /// The process or the fd went away: normal churn.
     Gone,
-    Failed(String),
+    Failed(Unavailable),
 }
 
 fn size_pipe(
@@ -287,7 +241,7 @@ fn size_pipe(
     fd: i32,
     inode: u64,
     pidfd: &mut Option<Result<OwnedFd, rustix::io::Errno>>,
-) -> Result<(Sized, bool), SizeError> {
+) -> SizeResult {
     use rustix::io::Errno;
     use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
     let pidfd = pidfd.get_or_insert_with(|| {
@@ -299,19 +253,19 @@ fn size_pipe(
             Ok(d) => Ok((d, false)),
             Err(Errno::NOSYS) => open_via_proc(host, pid, fd).map(|d| (d, true)),
             Err(Errno::BADF | Errno::SRCH) => Err(SizeError::Gone),
-            Err(e) => Err(SizeError::Failed(format!("pidfd_getfd: {e}"))),
+            Err(e) => Err(fail(pid, fd, "pidfd_getfd", e)),
         },
         Err(Errno::NOSYS) => open_via_proc(host, pid, fd).map(|d| (d, true)),
         Err(Errno::SRCH) => Err(SizeError::Gone),
-        Err(e) => Err(SizeError::Failed(format!("pidfd_open: {e}"))),
+        Err(e) => Err(fail(pid, fd, "pidfd_open", *e)),
     }?;
     let (file, fallback) = dup;
-    let st = rustix::fs::fstat(&file).map_err(|e| SizeError::Failed(format!("fstat: {e}")))?;
+    let st = rustix::fs::fstat(&file).map_err(|e| fail(pid, fd, "fstat", e))?;
     if st.st_ino != inode {
         return Err(SizeError::Gone); // the fd number was reused for something else
     }
-    let size = rustix::pipe::fcntl_getpipe_size(&file)
-        .map_err(|e| SizeError::Failed(format!("F_GETPIPE_SZ: {e}")))?;
+    let size =
+        rustix::pipe::fcntl_getpipe_size(&file).map_err(|e| fail(pid, fd, "F_GETPIPE_SZ", e))?;
     let buffered = rustix::io::ioctl_fionread(&file).ok();
     Ok((
         Sized {
@@ -320,6 +274,13 @@ fn size_pipe(
             buffered,
         },
         fallback,
+    ))
+}
+
+fn fail(pid: i32, fd: i32, what: &str, e: rustix::io::Errno) -> SizeError {
+    SizeError::Failed(Unavailable::new(
+        &format!("proc/{pid}/fd/{fd}"),
+        format!("{what}: {e}"),
     ))
 }
 
@@ -334,7 +295,7 @@ fn open_via_proc(host: &HostRoot, pid: i32, fd: i32) -> Result<OwnedFd, SizeErro
     )
     .map_err(|e| match e {
         rustix::io::Errno::NOENT | rustix::io::Errno::SRCH => SizeError::Gone,
-        e => SizeError::Failed(format!("open: {e}")),
+        e => fail(pid, fd, "open", e),
     })
 }
 
@@ -356,7 +317,8 @@ mod tests {
         rustix::io::write(&w, b"hello").unwrap();
         let host = HostRoot::new("/");
         let me = std::process::id() as i32;
-        let scan = scan(&host, vec![me], HashSet::new(), None);
+        let (ends, _) = crate::host::processes::pipe_ends(&host, vec![me], None);
+        let scan = size(&host, ends, &HashSet::new(), None);
         assert_eq!(scan.sizing, "pidfd");
         let ino = rustix::fs::fstat(&r).unwrap().st_ino;
         let p = scan

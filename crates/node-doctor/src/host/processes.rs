@@ -9,6 +9,7 @@
 //! A process that exits between `readdir` and a read is normal and counted as vanished.
 
 use super::per_pid::for_each_pid;
+use super::pipes::{PipeEnd, pipe_inode};
 use super::{HostRoot, Unavailable, parse_with};
 use crate::cgroup_path::{CgroupOwner, parse_cgroup_path};
 use procfs_core::FromRead;
@@ -173,33 +174,50 @@ pub fn list_pids(host: &HostRoot) -> Result<Vec<i32>, Unavailable> {
     Ok(pids)
 }
 
+/// What the process scan read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// By pid.
+    pub processes: Vec<Process>,
+    pub report: ScanReport,
+    /// The pipes among every process's fds (when asked for), as (inode, holder).
+    pub pipe_ends: Vec<(u64, PipeEnd)>,
+}
+
 /// Reads every process, on a few worker threads with the deadline (see [`super::per_pid`]):
-/// a read blocked in the kernel leaves its process out instead of hanging the run.
-pub fn scan(host: &HostRoot, deadline: Option<Instant>) -> (Vec<Process>, ScanReport) {
+/// a read blocked in the kernel leaves its process out instead of hanging the run. With
+/// `pipe_links`, the fd pass also collects the pipe ends for [`super::pipes::size`].
+pub fn scan(host: &HostRoot, deadline: Option<Instant>, pipe_links: bool) -> Scan {
     let mut report = ScanReport::default();
     let pids = match list_pids(host) {
         Ok(p) => p,
         Err(u) => {
             report.problem(u);
-            return (Vec::new(), report);
+            return Scan {
+                report,
+                ..Scan::default()
+            };
         }
     };
     report.listed = pids.len() as u64;
     let reader = host.clone();
     let run = for_each_pid(pids, deadline, move |pid| {
         let mut r = ScanReport::default();
-        let p = read_process(&reader, pid, &mut r).map(Box::new);
+        let p = read_process(&reader, pid, pipe_links, &mut r)
+            .map(|(p, found)| (Box::new(p), ends_of(pid, found)));
         Some((p, r.problems))
     });
     let mut processes = Vec::with_capacity(run.results.len());
+    let mut pipe_ends = Vec::new();
     for (p, problems) in run.results {
         for u in problems {
             report.problem(u);
         }
         match p {
-            Some(p) => {
+            Some((p, ends)) => {
                 report.read += 1;
                 processes.push(*p);
+                pipe_ends.extend(ends);
             }
             None => report.vanished += 1,
         }
@@ -218,7 +236,11 @@ pub fn scan(host: &HostRoot, deadline: Option<Instant>) -> (Vec<Process>, ScanRe
         });
     }
     processes.sort_unstable_by_key(|p| p.pid);
-    (processes, report)
+    Scan {
+        processes,
+        report,
+        pipe_ends,
+    }
 }
 
 /// Why a per-process read failed: the process is gone, or the file is bad.
@@ -288,20 +310,37 @@ impl ProcDir {
         Ok(buf)
     }
 
-    /// Entries of `fd/` that are fd numbers (a fixture's placeholder files are not).
-    fn count_fds(&self) -> Result<u64, ReadError> {
-        use rustix::fs::{Dir, OFlags};
+    /// Counts the entries of `fd/` that are fd numbers (a fixture's placeholder files are
+    /// not) and, when `pipes` is set, reads each link and keeps the pipes as (fd, inode):
+    /// one pass over the directory serves the fd count and the pipe scan. `readlinkat` on
+    /// the directory's fd spares a path walk per fd.
+    fn list_fds(&self, pipes: bool) -> Result<(u64, Vec<(i32, u64)>), ReadError> {
+        use rustix::fs::{Dir, OFlags, readlinkat_raw};
         let fd = self.open_at("fd", OFlags::RDONLY | OFlags::DIRECTORY)?;
-        let mut dir = Dir::new(fd).map_err(|e| classify(&self.rel("fd"), &io::Error::from(e)))?;
+        let mut dir =
+            Dir::read_from(&fd).map_err(|e| classify(&self.rel("fd"), &io::Error::from(e)))?;
         let mut n = 0;
+        let mut found = Vec::new();
+        let mut link = [0u8; 64];
         while let Some(e) = dir.read() {
             let e = e.map_err(|e| classify(&self.rel("fd"), &io::Error::from(e)))?;
             let name = e.file_name().to_bytes();
-            if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
-                n += 1;
+            if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+                continue;
+            }
+            n += 1;
+            if !pipes || found.len() >= MAX_PIPE_FDS_PER_PROCESS {
+                continue;
+            }
+            // A link that fails was closed meanwhile.
+            if let Ok(len) = readlinkat_raw(&fd, e.file_name(), &mut link[..])
+                && let Some(inode) = pipe_inode(&link[..len.min(link.len())])
+                && let Ok(num) = std::str::from_utf8(name).unwrap_or("").parse()
+            {
+                found.push((num, inode));
             }
         }
-        Ok(n)
+        Ok((n, found))
     }
 
     fn read_link(&self, name: &str) -> Option<String> {
@@ -311,9 +350,18 @@ impl ProcDir {
     }
 }
 
+/// Pipe fds looked at per process, so a process with a million pipes cannot stall the scan.
+const MAX_PIPE_FDS_PER_PROCESS: usize = 1 << 16;
+
 /// Reads one process, or `None` when it vanished (or its `stat` is unusable, which is
-/// recorded as a problem). Optional files that fail leave their field empty.
-pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Option<Process> {
+/// recorded as a problem). Optional files that fail leave their field empty. With
+/// `pipe_links`, also the pipes among its fds, as (fd, inode).
+pub fn read_process(
+    host: &HostRoot,
+    pid: i32,
+    pipe_links: bool,
+    report: &mut ScanReport,
+) -> Option<(Process, Vec<(i32, u64)>)> {
     let dir = match ProcDir::open(host, pid) {
         Ok(d) => d,
         Err(ReadError::Vanished) => return None,
@@ -384,8 +432,12 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
     }
 
     // Zombies have no files left; their fd directory is empty or unreadable.
-    match dir.count_fds() {
-        Ok(n) => p.open_fds = Some(n),
+    let mut pipes = Vec::new();
+    match dir.list_fds(pipe_links) {
+        Ok((n, found)) => {
+            p.open_fds = Some(n);
+            pipes = found;
+        }
         Err(ReadError::Vanished) => return None,
         Err(ReadError::Bad(u)) if p.state != 'Z' => report.problem(u),
         Err(ReadError::Bad(_)) => {}
@@ -396,7 +448,30 @@ pub fn read_process(host: &HostRoot, pid: i32, report: &mut ScanReport) -> Optio
     } else if is_runc(&p.comm) {
         read_runc_detail(&dir, &mut p);
     }
-    Some(p)
+    Some((p, pipes))
+}
+
+/// The pipe ends of `pids` alone (no other file read), for measuring the pipe scan apart
+/// from the process scan (`bench/pipes.sh`). Returns the ends and the pids left out at the
+/// deadline.
+pub fn pipe_ends(
+    host: &HostRoot,
+    pids: Vec<i32>,
+    deadline: Option<Instant>,
+) -> (Vec<(u64, PipeEnd)>, u64) {
+    let reader = host.clone();
+    let run = for_each_pid(pids, deadline, move |pid| {
+        let (_, found) = ProcDir::open(&reader, pid).ok()?.list_fds(true).ok()?;
+        Some(ends_of(pid, found))
+    });
+    (run.results.concat(), run.skipped_for_deadline)
+}
+
+fn ends_of(pid: i32, found: Vec<(i32, u64)>) -> Vec<(u64, PipeEnd)> {
+    found
+        .into_iter()
+        .map(|(fd, inode)| (inode, PipeEnd { pid, fd }))
+        .collect()
 }
 
 /// `runc` itself, or one of the stages of `runc init` (nsexec renames them
