@@ -9,7 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-5}
-(cd "$here/.." && cargo build --release --example pipe_scan -q)
+(cd "$here/.." && cargo build --release -p node-doctor-host --example pipe_scan -q)
 bin=$here/../target/release/examples/pipe_scan
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 echo "pipe scan benchmark on $(uname -r), $(nproc) cores, $(date -u +%F)"

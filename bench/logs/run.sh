@@ -16,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$here/../..
 rounds=${ROUNDS:-5}
-(cd "$top" && cargo build --release -q && cargo build --release -q --example rule_patterns)
+(cd "$top" && cargo build --release -q && cargo build --release -q -p node-doctor-core --example rule_patterns)
 bin=$top/target/release/node-doctor
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

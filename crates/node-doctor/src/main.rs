@@ -1,4 +1,7 @@
-//! The `node-doctor` binary: argument definitions and glue; the work is in the library.
+//! The `node-doctor` binary: argument definitions and glue; the work is in the core and host
+//! crates.
+
+#![forbid(unsafe_code)]
 
 mod cli;
 
@@ -12,7 +15,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(args),
         Command::Logs(args) => cli::logs::run(args),
         Command::Snapshot(args) => cli::snapshot::run(args),
-        Command::Checks => cli::explain::list(),
+        Command::Checks { format } => cli::explain::list(*format),
         Command::Explain { id } => cli::explain::explain(id),
     };
     match result {

@@ -3,10 +3,13 @@
 
 mod common;
 use common::*;
-use node_doctor::finding::{Finding, Severity, SubjectKind};
+use node_doctor_core::checks::Report;
+use node_doctor_core::config::Config;
+use node_doctor_core::finding::{Finding, Severity, SubjectKind};
+use node_doctor_core::model::{ProcState, Recording, Snapshot};
 
-/// Disk usage is measured live even for a fixture root (statvfs cannot be captured), so the
-/// fixture scenarios run the checks that read only the tree.
+/// The process-health checks; the scenarios below also run every check (the trees carry
+/// their own statvfs answers and kernel ring).
 const TREE_CHECKS: &[&str] = &[
     "pid-exhaustion",
     "zombie-processes",
@@ -19,7 +22,8 @@ const TREE_CHECKS: &[&str] = &[
 #[test]
 fn healthy_node_has_zero_findings_and_nothing_unknown() {
     let s = snapshot_of(fixture("healthy"));
-    let r = run_checks(std::slice::from_ref(&s), TREE_CHECKS);
+    let r = run_checks(std::slice::from_ref(&s), &[]);
+    assert_eq!(r.checks_run.len(), node_doctor_core::checks::all().len());
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
     assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
     // This machine has no conntrack module loaded: those two sysctls are absent, nothing else.
@@ -30,18 +34,29 @@ fn healthy_node_has_zero_findings_and_nothing_unknown() {
         "{:#?}",
         s.unavailable
     );
-    assert!(
-        s.process_scan.problems.is_empty(),
-        "{:#?}",
-        s.process_scan.problems
-    );
-    assert_eq!(s.processes.len(), 5);
+    let scan = s.process_scan.as_ref().unwrap();
+    assert!(scan.problems.is_empty(), "{:#?}", scan.problems);
+    assert_eq!(s.process_list().len(), 5);
     assert_eq!(s.sysctl_u64("kernel.pid_max"), Ok(32768));
     assert_eq!(s.host.kernel_release.as_deref(), Some("6.18.44-fc-v657"));
     assert!(s.mounts.as_ref().is_some_and(|m| !m.is_empty()));
-    assert!(s.cgroups.controllers.iter().any(|c| c.name == "memory"));
+    assert!(
+        s.cgroups
+            .as_ref()
+            .unwrap()
+            .controllers
+            .iter()
+            .any(|c| c.name == "memory")
+    );
     assert!(s.pressure.memory.is_some());
     assert!(s.meminfo.is_some());
+    // The tree's own clock, page size and kernel ring, not the test machine's.
+    assert_eq!(s.collected_at_ms, 1_795_356_000_000);
+    assert_eq!((s.page_size, s.clock_ticks_per_sec), (4096, 100));
+    assert_eq!(s.kernel_log.as_ref().map(|k| k.records.len()), Some(4));
+    let fs = s.filesystems.as_ref().unwrap();
+    assert_eq!(fs.len(), 1, "only / exists in the tree: {fs:#?}");
+    assert_eq!(fs[0].blocks_total, 66_053_021);
 }
 
 #[test]
@@ -105,12 +120,8 @@ fn fd_exhaustion_scenario_names_the_top_holder() {
 fn bad_input_is_reported_by_file_and_the_rest_still_runs() {
     let s = snapshot_of(fixture("bad-input"));
     let unavailable: Vec<String> = s.unavailable.iter().map(|u| u.to_string()).collect();
-    let problems: Vec<String> = s
-        .process_scan
-        .problems
-        .iter()
-        .map(|u| u.to_string())
-        .collect();
+    let scan = s.process_scan.as_ref().unwrap();
+    let problems: Vec<String> = scan.problems.iter().map(|u| u.to_string()).collect();
     let has = |list: &[String], needle: &str| list.iter().any(|l| l.starts_with(needle));
     assert!(
         has(&unavailable, "/proc/sys/kernel/threads-max:"),
@@ -138,14 +149,14 @@ fn bad_input_is_reported_by_file_and_the_rest_still_runs() {
         !problems.iter().any(|p| p.contains("/proc/15/")),
         "{problems:#?}"
     );
-    assert_eq!(
-        s.process_scan.vanished, 2,
-        "15 vanished; 4824's stat is unusable"
-    );
-    let pids: Vec<i32> = s.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(scan.vanished, 2, "15 vanished; 4824's stat is unusable");
+    let pids: Vec<i32> = s.process_list().iter().map(|p| p.pid).collect();
     assert_eq!(pids, vec![1, 2, 4823]);
-    // What could be read is kept: 4823's comm from stat although its status is cut.
-    assert_eq!(s.process(4823).unwrap().comm, "(a) b)");
+    // What could be read is kept: 4823's comm from stat although its status is cut, and
+    // what could not is unknown, not root with no signals.
+    let cut = s.process(4823).unwrap();
+    assert_eq!(cut.comm, "(a) b)");
+    assert_eq!((cut.uid, cut.cap_eff, cut.sig_pending), (None, None, None));
     assert!(s.process(2).unwrap().rlimit_nofile.is_none());
 
     // Checks still run: pid-exhaustion falls back to the scan's thread count.
@@ -217,14 +228,14 @@ fn cli_replays_a_fixture_root_as_json() {
 
 /// Two samples of the same tree: what one-shot `check --window` gives on a node where
 /// nothing changes in between.
-fn two_samples(scenario: &str) -> Vec<node_doctor::snapshot::Snapshot> {
+fn two_samples(scenario: &str) -> Vec<Snapshot> {
     let a = snapshot_of(fixture(scenario));
     let mut b = snapshot_of(fixture(scenario));
     b.collected_at_ms = a.collected_at_ms + 1000;
     vec![a, b]
 }
 
-fn only<'a>(r: &'a node_doctor::checks::Report, check: &str) -> Vec<&'a Finding> {
+fn only<'a>(r: &'a Report, check: &str) -> Vec<&'a Finding> {
     r.findings.iter().filter(|f| f.check == check).collect()
 }
 
@@ -237,12 +248,9 @@ const NFS_CTR: &str = "5e4d3c2b1a0f9e8d7c6b5a4938271605f4e3d2c1b0a99887766554433
 fn kernel_5_4_files_parse() {
     let s = snapshot_of(fixture("kernel-5.4"));
     assert_eq!(s.host.kernel_release.as_deref(), Some("5.4.0-1045-aws"));
-    assert!(
-        s.process_scan.problems.is_empty(),
-        "{:#?}",
-        s.process_scan.problems
-    );
-    assert_eq!(s.processes.len(), 68);
+    let scan = s.process_scan.as_ref().unwrap();
+    assert!(scan.problems.is_empty(), "{:#?}", scan.problems);
+    assert_eq!(s.process_list().len(), 68);
     // No PSI on 5.4 by default: said so, not a parse error.
     assert!(s.pressure.memory.is_none());
     assert!(
@@ -251,8 +259,8 @@ fn kernel_5_4_files_parse() {
             .any(|u| u.path == "proc/pressure/memory")
     );
     let rsync = s.process(3199).unwrap();
-    assert_eq!(rsync.state, 'D');
-    assert!(rsync.sigkill_pending());
+    assert_eq!(rsync.state, ProcState::DiskSleep);
+    assert_eq!(rsync.sigkill_pending(), Some(true));
     assert_eq!(rsync.wchan.as_deref(), Some("rpc_wait_bit_killable"));
     assert_eq!(rsync.kernel_stack.as_ref().map(Vec::len), Some(12));
     assert_eq!(rsync.ns_pid, Some(1));
@@ -261,10 +269,15 @@ fn kernel_5_4_files_parse() {
     let z = s.process(4000).unwrap();
     assert_eq!(
         (z.state, z.ppid, z.uid, z.open_fds),
-        ('Z', 3101, 33, Some(0))
+        (ProcState::Zombie, 3101, Some(33), Some(0))
     );
     assert_eq!(
-        s.cgroups.v1_mounts.get("pids").map(String::as_str),
+        s.cgroups
+            .as_ref()
+            .unwrap()
+            .v1_mounts
+            .get("pids")
+            .map(String::as_str),
         Some("/sys/fs/cgroup/pids")
     );
 }
@@ -281,11 +294,13 @@ fn kernel_5_4_zombies_under_a_container_init_and_a_full_pod() {
     assert_eq!(z[0].subjects[0].comm.as_deref(), Some("supercronic"));
     assert_eq!(z[0].subjects[0].container_id.as_deref(), Some(CRON_CTR));
     assert_eq!(z[0].subjects[0].pod.as_deref(), Some(CRON_POD));
-    assert!(
-        z[0].summary.contains("60 unreaped zombie children, steady"),
-        "{}",
-        z[0].summary
+    assert_eq!(z[0].measure("zombies").map(|m| m.value), Some(60.0));
+    assert_eq!(
+        z[0].measure("zombies_earlier").map(|m| m.value),
+        Some(60.0),
+        "steady"
     );
+    assert_eq!(z[0].key, "zombie-processes/process:3101:40100");
     assert!(
         z[0].cause.contains("PID 1 of a container"),
         "{}",
@@ -298,11 +313,9 @@ fn kernel_5_4_zombies_under_a_container_init_and_a_full_pod() {
     assert_eq!(p[0].subjects[0].kind, SubjectKind::Pod);
     assert_eq!(p[0].subjects[0].pod.as_deref(), Some(CRON_POD));
     assert_eq!(p[0].subjects[1].pid, Some(3101), "top process by threads");
-    assert!(
-        p[0].summary.contains("96 of pids.max 100"),
-        "{}",
-        p[0].summary
-    );
+    let pids = p[0].measure("pids").unwrap();
+    assert_eq!((pids.value, pids.limit), (96.0, Some(100.0)));
+    assert_eq!(p[0].measure("zombies").map(|m| m.value), Some(60.0));
     assert!(
         p[0].evidence
             .iter()
@@ -369,6 +382,8 @@ fn a_runtime_daemon_growing_while_a_container_is_stuck_is_named() {
     // dockerd gains 64 fds and 6 threads between the samples (incident 4's leak).
     let d = samples[1]
         .processes
+        .as_mut()
+        .unwrap()
         .iter_mut()
         .find(|p| p.pid == 1101)
         .unwrap();
@@ -392,11 +407,8 @@ fn a_runtime_daemon_growing_while_a_container_is_stuck_is_named() {
     assert_eq!(leak.len(), 1, "{leak:#?}");
     assert_eq!(leak[0].subjects[0].pid, Some(1101));
     assert!(leak[0].summary.contains("runtime daemon dockerd"));
-    assert!(
-        leak[0].summary.contains("growing: 340 → 404"),
-        "{}",
-        leak[0].summary
-    );
+    assert_eq!(leak[0].measure("fds").map(|m| m.value), Some(404.0));
+    assert_eq!(leak[0].measure("fds_first").map(|m| m.value), Some(340.0));
     assert!(leak[0].cause.contains("incident 4"));
 }
 
@@ -405,12 +417,12 @@ const V2_POD: &str = "2a7f9c4e-1d3b-4e8a-9f6c-5b0d7e3a1c92";
 #[test]
 fn cgroup_v2_pod_at_pids_max_and_container_near_its_own() {
     let s = snapshot_of(fixture("cgroup-v2-pids"));
-    assert_eq!(s.cgroups.v2_mount.as_deref(), Some("/sys/fs/cgroup"));
-    assert!(s.cgroups.v1_mounts.is_empty());
+    let cg = s.cgroups.as_ref().unwrap();
+    assert_eq!(cg.v2_mount.as_deref(), Some("/sys/fs/cgroup"));
+    assert!(cg.v1_mounts.is_empty());
     // Kept: the pod (limit, refusals) and the container with a limit; not system.slice
     // (no limit, no refusal) nor the container scope under the pod (pids.max "max").
-    let kept: Vec<_> = s
-        .cgroups
+    let kept: Vec<_> = cg
         .pids
         .iter()
         .map(|c| (c.hierarchy.as_str(), c.current, c.max, c.events_max))
@@ -432,11 +444,7 @@ fn cgroup_v2_pod_at_pids_max_and_container_near_its_own() {
         p[0].subjects[1].container_id.as_deref(),
         Some("c0ffee1234567890abcdef1234567890abcdef1234567890abcdef1234567890")
     );
-    assert!(
-        p[0].summary.contains("37 forks refused"),
-        "{}",
-        p[0].summary
-    );
+    assert_eq!(p[0].measure("forks_refused").map(|m| m.value), Some(37.0));
     assert_eq!(p[1].severity, Severity::Warning);
     assert_eq!(p[1].subjects[0].kind, SubjectKind::Container);
     assert_eq!(
@@ -451,6 +459,8 @@ fn cgroup_v2_forks_refused_during_the_window_are_critical() {
     // The container near its limit starts refusing forks between the samples.
     let c = samples[1]
         .cgroups
+        .as_mut()
+        .unwrap()
         .pids
         .iter_mut()
         .find(|c| c.max == Some(100))
@@ -479,9 +489,9 @@ fn cgroup_v2_forks_refused_during_the_window_are_critical() {
     assert!(!pod.summary.contains("during the window"));
 }
 
-fn incident_1() -> Vec<node_doctor::snapshot::Snapshot> {
+fn incident_1() -> Vec<Snapshot> {
     let path = fixture("incident-1-runc-init").with_file_name("recording.json");
-    node_doctor::snapshot::Recording::load(&path)
+    Recording::from_slice("recording.json", &std::fs::read(path).unwrap())
         .expect("the incident's recording loads")
         .samples
 }
@@ -532,14 +542,12 @@ fn incident_1_runc_init_blocked_on_an_8k_pipe_is_critical() {
     assert_eq!(q.len(), 1, "{q:#?}");
     assert_eq!(q[0].severity, Severity::Critical);
     assert_eq!(q[0].subjects[0].uid, Some(0));
+    assert_eq!(q[0].key, "pipe-quota/user:0");
     // 65 pipes of 256 pages + one of 2.
-    assert!(
-        q[0].summary.contains(
-            "uid 0 holds 16642 pipe pages in 66 pipes (101.6% of fs.pipe-user-pages-soft 16384)"
-        ),
-        "{}",
-        q[0].summary
-    );
+    let pages = q[0].measure("pipe_pages").unwrap();
+    assert_eq!((pages.value, pages.limit), (16642.0, Some(16384.0)));
+    assert_eq!(q[0].measure("pipes").map(|m| m.value), Some(66.0));
+    assert_eq!(q[0].measure("shrunk_pipes").map(|m| m.value), Some(1.0));
     assert!(
         q[0].summary.contains("containers 7a6b5c4d3e2f"),
         "{}",
@@ -557,38 +565,143 @@ fn a_younger_runc_init_or_a_full_size_pipe_is_less_than_critical() {
     let r = run_checks(&samples, &["runc-init-hang"]);
     assert_eq!(only(&r, "runc-init-hang")[0].severity, Severity::Warning);
     // With a threshold above its age it is not reported at all.
-    let h = node_doctor::checks::History::new(&samples)
-        .unwrap()
-        .with_settings(node_doctor::checks::Settings {
-            runc_init_threshold_secs: 3600,
-        });
-    let r = node_doctor::checks::run(
-        &[node_doctor::checks::by_id("runc-init-hang").unwrap()],
-        &h,
-        None,
-    );
+    let mut cfg = Config::default();
+    cfg.set("runc-init-hang.threshold=1h").unwrap();
+    let r = run_checks_with(&samples, &["runc-init-hang"], &cfg);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
 }
 
 #[test]
-fn a_fixture_tree_finds_the_pipes_but_says_why_it_cannot_size_them() {
+fn the_incident_tree_itself_replays_with_the_pipe_sizes_its_descriptor_records() {
     let s = snapshot_of(fixture("incident-1-runc-init"));
     let scan = s.pipes.as_ref().unwrap();
-    assert_eq!(scan.sizing, "none");
+    assert_eq!(scan.sizing, node_doctor_core::model::Sizing::Fixture);
     assert_eq!(scan.pipes.len(), 66);
     let p = scan.pipes.iter().find(|p| p.inode == 41222).unwrap();
     assert_eq!(
         p.holders.iter().map(|h| (h.pid, h.fd)).collect::<Vec<_>>(),
         vec![(5160, 4), (5160, 6)]
     );
-    assert_eq!(p.size_bytes, None);
+    assert_eq!((p.size_bytes, p.buffered_bytes), (Some(8192), Some(8192)));
+    let r = run_checks(std::slice::from_ref(&s), &["pipe-quota", "runc-init-hang"]);
+    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+    assert_eq!(only(&r, "runc-init-hang")[0].severity, Severity::Critical);
+    assert_eq!(only(&r, "pipe-quota")[0].severity, Severity::Critical);
+}
+
+#[test]
+fn a_tree_without_pipe_sizes_finds_the_pipes_but_says_why_it_cannot_size_them() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("incident-1-runc-init"), dir.path());
+    let d = dir.path().join(".node-doctor-fixture.json");
+    let mut desc: serde_json::Value = serde_json::from_slice(&std::fs::read(&d).unwrap()).unwrap();
+    desc.as_object_mut().unwrap().remove("pipes");
+    std::fs::write(&d, serde_json::to_vec(&desc).unwrap()).unwrap();
+    let s = snapshot_of(dir.path());
+    let scan = s.pipes.as_ref().unwrap();
+    assert_eq!(scan.sizing, node_doctor_core::model::Sizing::None);
+    assert_eq!(scan.pipes.len(), 66);
     let r = run_checks(std::slice::from_ref(&s), &["pipe-quota"]);
     assert!(r.findings.is_empty());
+    assert_eq!(r.inconclusive, vec!["pipe-quota"]);
     assert!(
-        r.unknown[0]
-            .reason
-            .contains("pipe sizes can only be read from live fds"),
+        r.unknown[0].reason.contains("records no pipe sizes"),
         "{:#?}",
         r.unknown
+    );
+}
+
+/// A copy of a scenario's tree, to damage or extend in a test.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        let t = entry.file_type().unwrap();
+        if t.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// The healthy tree with a kubelet filesystem mounted and `statvfs` answers for it: what a
+/// full /var/lib/kubelet looks like, checked without root, a tmpfs or this machine's disks.
+fn with_kubelet_fs(blocks_avail: u64, files_free: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("healthy"), dir.path());
+    let mi = dir.path().join("proc/1/mountinfo");
+    let mut text = std::fs::read_to_string(&mi).unwrap();
+    text.push_str(
+        "900 27 259:3 / /var/lib/kubelet rw,relatime - xfs /dev/nvme1n1 rw,attr2,inode64\n",
+    );
+    std::fs::write(&mi, text).unwrap();
+    let d = dir.path().join(".node-doctor-fixture.json");
+    let mut desc: serde_json::Value = serde_json::from_slice(&std::fs::read(&d).unwrap()).unwrap();
+    desc["statvfs"]["/var/lib/kubelet"] = serde_json::json!({
+        "block_size": 4096, "blocks": 1000, "blocks_free": blocks_avail, "blocks_avail": blocks_avail,
+        "files": 1000, "files_free": files_free
+    });
+    std::fs::write(&d, serde_json::to_vec(&desc).unwrap()).unwrap();
+    dir
+}
+
+#[test]
+fn disk_pressure_on_a_fixture_names_the_full_kubelet_filesystem() {
+    let full = with_kubelet_fs(39, 900);
+    let s = snapshot_of(full.path());
+    let r = run_checks(std::slice::from_ref(&s), &["disk-pressure"]);
+    let d = only(&r, "disk-pressure");
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].severity, Severity::Critical);
+    assert_eq!(d[0].key, "disk-pressure/filesystem:/var/lib/kubelet");
+    assert_eq!(d[0].subjects[0].path.as_deref(), Some("/var/lib/kubelet"));
+    let used = d[0].measure("blocks_used_ratio").unwrap();
+    assert!((used.value - 0.961).abs() < 1e-9, "{used:?}");
+    assert!(
+        d[0].cause.contains("kubelet evicts"),
+        "the kubelet role's cause"
+    );
+
+    // Inodes only: space left, inodes gone.
+    let inodes = with_kubelet_fs(800, 10);
+    let r = run_checks(&[snapshot_of(inodes.path())], &["disk-pressure"]);
+    let d = only(&r, "disk-pressure");
+    assert_eq!(d[0].severity, Severity::Critical);
+    assert_eq!(
+        d[0].measure("inodes_used_ratio").map(|m| m.value),
+        Some(0.99)
+    );
+
+    // Healthy: measured, nothing reported.
+    let ok = with_kubelet_fs(800, 900);
+    let r = run_checks(&[snapshot_of(ok.path())], &["disk-pressure"]);
+    assert!(r.findings.is_empty() && r.unknown.is_empty(), "{:#?}", r);
+}
+
+#[test]
+fn kernel_log_on_a_fixture_ring_names_the_hung_task_and_the_skipped_dump() {
+    let s = snapshot_of(fixture("kernel-5.4"));
+    assert_eq!(
+        s.kernel_log.as_ref().and_then(|k| k.via.as_deref()),
+        Some("fixture")
+    );
+    let r = run_checks(std::slice::from_ref(&s), &["kernel-log"]);
+    let reasons: Vec<(&str, Option<i32>)> = only(&r, "kernel-log")
+        .iter()
+        .map(|f| {
+            (
+                f.log.as_ref().unwrap().reason.as_str(),
+                f.subjects.first().and_then(|s| s.pid),
+            )
+        })
+        .collect();
+    assert!(reasons.contains(&("TaskHung", Some(3199))), "{reasons:?}");
+    assert!(
+        reasons.contains(&("CoreDumpSkipped", Some(4242))),
+        "{reasons:?}"
     );
 }

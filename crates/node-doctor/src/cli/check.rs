@@ -1,57 +1,81 @@
 //! `node-doctor check`: sample (or replay), run the checks, render, pick the exit code.
 
-use super::{CheckArgs, EXIT_FINDINGS, EXIT_OK, Format};
+use super::output::write_stdout;
+use super::{CheckArgs, EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, FailOn, Format};
 use anyhow::{Context, bail};
-use node_doctor::checks::{self, CheckDef, History, Settings};
-use node_doctor::host::HostRoot;
-use node_doctor::output::{HostSection, human, json};
-use node_doctor::snapshot::Recording;
-use std::io::IsTerminal;
+use node_doctor_core::checks::{self, History, Needs};
+use node_doctor_core::model::{Recording, Snapshot};
+use node_doctor_core::render::{CheckView, human, json};
+use node_doctor_host::{Host, sampler};
+use std::path::Path;
 use std::time::Instant;
 
-pub fn selected(only: &[String]) -> anyhow::Result<Vec<&'static CheckDef>> {
-    if only.is_empty() {
-        return Ok(checks::all().iter().collect());
+/// Most bytes of a recording read.
+const MAX_RECORDING: u64 = 1 << 30;
+
+pub fn load_recording(path: &Path) -> anyhow::Result<Recording> {
+    let name = path.display().to_string();
+    let bytes = super::settings::read_user_file(path, MAX_RECORDING)
+        .with_context(|| format!("{name}: cannot read snapshot"))?;
+    Ok(Recording::from_slice(&name, &bytes)?)
+}
+
+/// The host under `root`, refusing a directory that is no host root at all (no `proc/`):
+/// checking nothing there would look like a healthy node.
+pub fn open_host(root: &Path) -> anyhow::Result<Host> {
+    let host = Host::open(root).map_err(anyhow::Error::msg)?;
+    if host.fs.read_dir("proc", 1).is_err() {
+        bail!(
+            "{} does not look like a host root: it has no proc/ directory (use the host's / or /host in a DaemonSet)",
+            root.display()
+        );
     }
-    only.iter()
-        .map(|id| match checks::by_id(id) {
-            Some(c) => Ok(c),
-            None => bail!("unknown check id {id:?}; `node-doctor checks` lists them"),
-        })
-        .collect()
+    Ok(host)
+}
+
+/// Samples the host for `needs` within the run's deadline.
+pub fn sample(
+    root: &Path,
+    needs: &Needs,
+    args: &super::SampleArgs,
+) -> anyhow::Result<Vec<Snapshot>> {
+    let host = open_host(root)?;
+    let deadline = Instant::now() + args.deadline;
+    Ok(sampler::sample(&host, needs, args.window, deadline))
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
-    let checks = selected(&args.only)?;
+    let alias: Vec<String> = args
+        .runc_init_threshold
+        .map(|d| format!("runc-init-hang.threshold={}ms", d.as_millis()))
+        .into_iter()
+        .collect();
+    let config = super::settings::load(&args.settings, &alias)?;
+    let selected = checks::select(&args.only, &config).map_err(anyhow::Error::msg)?;
+    if selected.is_empty() {
+        bail!("every selected check is disabled by the config");
+    }
     let samples = match &args.from {
-        Some(path) => Recording::load(path)?.samples,
-        None => super::snapshot::sample(&HostRoot::new(&args.root.root), &args.sample),
+        Some(path) => load_recording(path)?.samples,
+        None => sample(&args.root.root, &Needs::of(&selected), &args.sample)?,
     };
-    let history = History::new(&samples)
-        .context("no samples")?
-        .with_settings(Settings {
-            runc_init_threshold_secs: args.runc_init_threshold.as_secs(),
-        });
-    let report = checks::run(
-        &checks,
-        &history,
-        Some(Instant::now() + args.sample.deadline),
-    );
-    let host = HostSection::new(&samples, &report);
+    let history = History::new(&samples).context("no samples")?;
+    let report = sampler::run_checks(&selected, &history, &config);
+    let view = CheckView::new(&history, &report);
     let text = match args.format {
-        Format::Json => json::render(&host, &report.findings, &report.unknown),
-        Format::Human => {
-            let style = human::Style {
-                color: std::io::stdout().is_terminal(),
-            };
-            human::render(&host, &report.findings, &report.unknown, &style)
-        }
+        Format::Json => json::render(&view),
+        Format::Human => human::render(&view, &super::style()),
     };
-    super::write_stdout(&text)?;
+    write_stdout(&text)?;
+    if report.nothing_checked() {
+        eprintln!(
+            "node-doctor: nothing could be checked under {}: every check lacked its inputs (see \"unknown\")",
+            history.current().root
+        );
+        return Ok(EXIT_FAILED);
+    }
     let bar = args.fail_on.bar();
-    Ok(if report.findings.iter().any(|f| f.severity >= bar) {
-        EXIT_FINDINGS
-    } else {
-        EXIT_OK
-    })
+    let failing = report.findings.iter().any(|f| f.severity >= bar)
+        || (args.fail_on == FailOn::Unknown && !report.unknown.is_empty());
+    Ok(if failing { EXIT_FINDINGS } else { EXIT_OK })
 }

@@ -1,12 +1,46 @@
 //! `node-doctor checks` and `node-doctor explain ID`.
 
+use super::Format;
+use super::output::write_stdout;
 use anyhow::bail;
-use node_doctor::checks;
+use node_doctor_core::checks;
+use serde_json::json;
 
-pub fn list() -> anyhow::Result<u8> {
-    let width = checks::all().iter().map(|c| c.id.len()).max().unwrap_or(0);
-    for c in checks::all() {
-        println!("{:width$}  {}", c.id, c.title);
+pub fn list(format: Format) -> anyhow::Result<u8> {
+    match format {
+        Format::Human => {
+            let width = checks::all().iter().map(|c| c.id.len()).max().unwrap_or(0);
+            let mut out = String::new();
+            for c in checks::all() {
+                out.push_str(&format!("{:width$}  {}\n", c.id, c.title));
+            }
+            write_stdout(&out)?;
+        }
+        Format::Json => {
+            let list: Vec<serde_json::Value> = checks::all()
+                .iter()
+                .map(|c| {
+                    let settings: Vec<serde_json::Value> = c
+                        .all_settings()
+                        .map(|s| {
+                            json!({
+                                "key": s.key,
+                                "type": s.default.type_name(),
+                                "default": s.default.to_json(),
+                                "help": s.help,
+                            })
+                        })
+                        .collect();
+                    json!({"id": c.id, "title": c.title, "settings": settings})
+                })
+                .collect();
+            let mut s = serde_json::to_string_pretty(&json!({
+                "schema": "node-doctor.checks/v1",
+                "checks": list,
+            }))?;
+            s.push('\n');
+            write_stdout(&s)?;
+        }
     }
     Ok(super::EXIT_OK)
 }
@@ -15,6 +49,6 @@ pub fn explain(id: &str) -> anyhow::Result<u8> {
     let Some(c) = checks::by_id(id) else {
         bail!("unknown check id {id:?}; `node-doctor checks` lists them");
     };
-    print!("{}", c.doc);
+    write_stdout(c.doc)?;
     Ok(super::EXIT_OK)
 }

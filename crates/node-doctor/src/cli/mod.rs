@@ -3,32 +3,25 @@
 pub mod check;
 pub mod explain;
 pub mod logs;
+pub mod output;
+pub mod settings;
 pub mod snapshot;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Writes a report to stdout. A closed pipe (`| head`) is not a tool failure.
-pub fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(e).context("writing the report");
-    }
-    Ok(())
-}
+const EXIT_CODES: &str = "Exit codes:
+  0  no finding at or above --fail-on
+  1  a finding at or above --fail-on (with --fail-on unknown: also any check that could not conclude)
+  2  node-doctor failed: bad arguments or config, an unreadable --from file, or nothing could be checked";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "node-doctor",
     version,
-    about = "Finds the cause of a sick Kubernetes node, shows the evidence, says what to do"
+    about = "Finds the cause of a sick Kubernetes node, shows the evidence, says what to do",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -38,12 +31,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Diagnose this machine (or a saved snapshot) once.
+    #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
     /// Record snapshots of this machine to a file, for `check --from`.
     Snapshot(SnapshotArgs),
-    /// List the checks, one line each.
-    Checks,
+    /// List the checks, one line each (with --format json: their settings and defaults).
+    Checks {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Match log rules (default pack, NPD configs) over the kernel ring, files, the journal.
+    #[command(after_help = EXIT_CODES)]
     Logs(LogsArgs),
     /// Explain a check: symptom, evidence, cause and fix.
     Explain {
@@ -64,9 +62,20 @@ pub struct SampleArgs {
     /// Time between the two samples rates are computed from; 0 takes one sample.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub window: Duration,
-    /// Give up reading processes after this long and report what was read.
+    /// The whole run (both samples included) finishes by then; what is not read by then is
+    /// reported as not inspected, never waited for.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub deadline: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SettingsArgs {
+    /// Per-check settings (TOML, or YAML for .yaml/.yml), keyed by check id.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A setting, CHECK.KEY=VALUE (repeatable; after --config).
+    #[arg(long = "set", value_name = "CHECK.KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,7 +84,8 @@ pub struct CheckArgs {
     pub root: RootArg,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Exit 1 when a finding is at or above this severity.
+    /// Exit 1 when a finding is at or above this severity (`unknown`: also when any check
+    /// could not conclude).
     #[arg(long, value_enum, default_value_t = FailOn::Warning)]
     pub fail_on: FailOn,
     /// Run only this check (repeatable).
@@ -83,20 +93,23 @@ pub struct CheckArgs {
     pub only: Vec<String>,
     #[command(flatten)]
     pub sample: SampleArgs,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Replay a file written by `node-doctor snapshot` instead of reading the host.
     #[arg(long, value_name = "SNAPSHOT")]
     pub from: Option<PathBuf>,
-    /// runc-init-hang: report a `runc init` alive this long or longer.
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
-    pub runc_init_threshold: std::time::Duration,
+    /// runc-init-hang: report a `runc init` alive this long or longer (the same as
+    /// `--set runc-init-hang.threshold=DUR`).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub runc_init_threshold: Option<Duration>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
     #[command(flatten)]
     pub root: RootArg,
-    /// Where to read: kmsg, file:PATH (a host path), journal, journal:UNIT (repeatable;
-    /// default kmsg, or the sources of the --rules configs).
+    /// Where to read: kmsg, file:PATH (a host path), journal, journal:UNIT,
+    /// journal-id:IDENTIFIER (repeatable; default kmsg, or the sources of the --rules configs).
     #[arg(long = "source", value_name = "SOURCE")]
     pub sources: Vec<String>,
     /// A node-problem-detector system-log-monitor config (JSON) to load (repeatable).
@@ -108,7 +121,7 @@ pub struct LogsArgs {
     /// Only lines from this long ago on (lines without a time are kept).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub since: Option<Duration>,
-    /// Keep reading and print each finding as it happens.
+    /// Keep reading and print each finding as it happens (JSON: one envelope per line).
     #[arg(long)]
     pub follow: bool,
     /// Timestamp at the start of each line of file sources.
@@ -128,7 +141,7 @@ pub enum TimeFormatArg {
     Syslog,
 }
 
-impl From<TimeFormatArg> for node_doctor::logs::file::TimeFormat {
+impl From<TimeFormatArg> for node_doctor_host::sources::file::TimeFormat {
     fn from(t: TimeFormatArg) -> Self {
         match t {
             TimeFormatArg::None => Self::None,
@@ -142,11 +155,15 @@ impl From<TimeFormatArg> for node_doctor::logs::file::TimeFormat {
 pub struct SnapshotArgs {
     #[command(flatten)]
     pub root: RootArg,
-    /// File to write.
+    /// File to write (`-`: standard output). An existing regular file is replaced
+    /// atomically; a device is written through.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
     #[command(flatten)]
     pub sample: SampleArgs,
+    /// Only what these checks need (repeatable; default: everything).
+    #[arg(long = "only", value_name = "ID")]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,14 +176,16 @@ pub enum Format {
 pub enum FailOn {
     Warning,
     Critical,
+    /// Warnings, and any check (or part of one) that could not conclude.
+    Unknown,
 }
 
 impl FailOn {
     /// The least severe finding that makes the exit code 1.
-    pub fn bar(self) -> node_doctor::finding::Severity {
-        use node_doctor::finding::Severity;
+    pub fn bar(self) -> node_doctor_core::finding::Severity {
+        use node_doctor_core::finding::Severity;
         match self {
-            FailOn::Warning => Severity::Warning,
+            FailOn::Warning | FailOn::Unknown => Severity::Warning,
             FailOn::Critical => Severity::Critical,
         }
     }
@@ -174,10 +193,16 @@ impl FailOn {
 
 /// "1s", "500ms", "2m", or a bare "0".
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s.trim() == "0" {
-        return Ok(Duration::ZERO);
+    node_doctor_core::config::duration_ms(s).map(Duration::from_millis)
+}
+
+/// Colour when writing to a terminal, unless `NO_COLOR` is set (no-color.org).
+pub fn style() -> node_doctor_core::render::human::Style {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    node_doctor_core::render::human::Style {
+        color: !no_color && std::io::stdout().is_terminal(),
     }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (use e.g. 1s, 500ms, 0)"))
 }
 
 /// Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 the tool failed.

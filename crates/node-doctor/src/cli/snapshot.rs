@@ -1,50 +1,25 @@
-//! `node-doctor snapshot` and the sampling shared with `check`.
+//! `node-doctor snapshot`: the samples `check` would take, written for `check --from`.
 
-use super::{SampleArgs, SnapshotArgs};
-use node_doctor::host::HostRoot;
-use node_doctor::snapshot::{CollectOptions, Recording, Snapshot, collect};
-use std::time::Instant;
-
-/// Takes one sample, or two `window` apart so rates exist in one-shot mode.
-pub fn sample(host: &HostRoot, args: &SampleArgs) -> Vec<Snapshot> {
-    let deadline = Instant::now() + args.deadline + args.window;
-    let last = CollectOptions {
-        deadline: Some(deadline),
-        scan_pipes: true,
-        read_kernel_log: true,
-    };
-    if args.window.is_zero() {
-        return vec![collect(host, &last)];
-    }
-    // The pipe scan touches every fd of every process and the kernel log is the whole ring;
-    // the checks that use them look at the current sample only, so the first sample skips them.
-    let first = collect(
-        host,
-        &CollectOptions {
-            scan_pipes: false,
-            read_kernel_log: false,
-            ..last.clone()
-        },
-    );
-    std::thread::sleep(args.window);
-    vec![first, collect(host, &last)]
-}
+use super::SnapshotArgs;
+use anyhow::Context;
+use node_doctor_core::checks::{self, Needs};
+use node_doctor_core::config::Config;
+use node_doctor_core::model::Recording;
 
 pub fn run(args: &SnapshotArgs) -> anyhow::Result<u8> {
-    let host = HostRoot::new(&args.root.root);
-    let rec = Recording::new(sample(&host, &args.sample));
-    rec.save(&args.output)
-        .map_err(|e| anyhow::anyhow!("{}: cannot write snapshot: {e}", args.output.display()))?;
-    let s = rec
-        .samples
-        .last()
-        .expect("sample returns at least one snapshot");
-    eprintln!(
-        "wrote {} sample(s), {} processes, {} unreadable files, to {}",
-        rec.samples.len(),
-        s.processes.len(),
-        s.unavailable.len(),
-        args.output.display()
-    );
+    let selected = checks::select(&args.only, &Config::default()).map_err(anyhow::Error::msg)?;
+    let samples = super::check::sample(&args.root.root, &Needs::of(&selected), &args.sample)?;
+    let rec = Recording::new(samples);
+    super::output::write_output(&args.output, &rec.to_json())
+        .with_context(|| format!("{}: cannot write snapshot", args.output.display()))?;
+    if let Some(s) = rec.samples.last() {
+        eprintln!(
+            "wrote {} sample(s), {} processes, {} unreadable files, to {}",
+            rec.samples.len(),
+            s.process_list().len(),
+            s.unavailable.len(),
+            args.output.display()
+        );
+    }
     Ok(super::EXIT_OK)
 }

@@ -10,8 +10,26 @@ use std::time::{Duration, Instant};
 /// Tests that change global state (sysctls, the freezer, mounts) hold this for their whole run.
 static GLOBAL: Mutex<()> = Mutex::new(());
 
-pub fn serialize() -> MutexGuard<'static, ()> {
-    GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
+/// Held while a test changes global state: the in-process mutex orders the tests of one
+/// binary, the file lock those of different test binaries (or runners that run them at once).
+pub struct Serialized {
+    _lock: std::fs::File,
+    _guard: MutexGuard<'static, ()>,
+}
+
+pub fn serialize() -> Serialized {
+    let guard = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("node-doctor-live-tests.lock"))
+        .expect("lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    Serialized {
+        _lock: lock,
+        _guard: guard,
+    }
 }
 
 /// Directory cgroups made for a test; their processes are killed and the directories
@@ -222,12 +240,12 @@ impl Drop for SysctlGuard {
 /// snapshot (v1 `pids` hierarchy, else the v2 mount).
 pub fn pids_mount() -> PathBuf {
     let s = super::snapshot_of("/");
-    let m = s
-        .cgroups
+    let c = s.cgroups.expect("cgroups read");
+    let m = c
         .v1_mounts
         .get("pids")
         .cloned()
-        .or(s.cgroups.v2_mount.clone())
+        .or(c.v2_mount.clone())
         .expect("a pids or v2 cgroup mount");
     PathBuf::from(m)
 }
@@ -235,7 +253,7 @@ pub fn pids_mount() -> PathBuf {
 /// The v1 freezer hierarchy, when mounted.
 pub fn freezer_mount() -> Option<PathBuf> {
     super::snapshot_of("/")
-        .cgroups
+        .cgroups?
         .v1_mounts
         .get("freezer")
         .map(PathBuf::from)

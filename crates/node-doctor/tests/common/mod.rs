@@ -2,10 +2,16 @@
 #![allow(dead_code)]
 
 use assert_cmd::Command;
-use node_doctor::checks::{self, History, Report};
-use node_doctor::host::HostRoot;
-use node_doctor::snapshot::{CollectOptions, Snapshot, collect};
+use node_doctor_core::checks::{self, History, Needs, Report};
+use node_doctor_core::config::Config;
+use node_doctor_core::model::Snapshot;
+use node_doctor_host::Host;
+use node_doctor_host::collect::collect;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// `tests/fixtures/<scenario>/root` at the top of the repository.
 pub fn fixture(scenario: &str) -> PathBuf {
@@ -15,12 +21,22 @@ pub fn fixture(scenario: &str) -> PathBuf {
         .join("root")
 }
 
+/// Everything every check needs.
+pub fn all_needs() -> Needs {
+    Needs::of(&checks::all().iter().collect::<Vec<_>>())
+}
+
 pub fn snapshot_of(root: impl Into<PathBuf>) -> Snapshot {
-    collect(&HostRoot::new(root.into()), &CollectOptions::default())
+    let host = Host::open(root.into()).expect("the root opens");
+    collect(&host, &all_needs(), None)
 }
 
 /// Runs the named checks (all when empty) over the samples.
 pub fn run_checks(samples: &[Snapshot], only: &[&str]) -> Report {
+    run_checks_with(samples, only, &Config::default())
+}
+
+pub fn run_checks_with(samples: &[Snapshot], only: &[&str], config: &Config) -> Report {
     let defs: Vec<_> = if only.is_empty() {
         checks::all().iter().collect()
     } else {
@@ -28,14 +44,21 @@ pub fn run_checks(samples: &[Snapshot], only: &[&str]) -> Report {
             .map(|id| checks::by_id(id).expect("known check"))
             .collect()
     };
-    checks::run(&defs, &History::new(samples).expect("samples"), None)
+    checks::run(&defs, &History::new(samples).expect("samples"), config)
 }
+
+/// Longest a `node-doctor` run in a test may take before it is killed (a hang regression
+/// fails the test instead of hanging the suite).
+pub const RUN_LIMIT: Duration = Duration::from_secs(90);
 
 pub fn node_doctor() -> Command {
-    Command::cargo_bin("node-doctor").expect("binary built")
+    let mut c = Command::cargo_bin("node-doctor").expect("binary built");
+    c.timeout(RUN_LIMIT);
+    c.env_remove("NODE_DOCTOR_ROOT");
+    c
 }
 
-/// Runs `node-doctor ARGS --format json` and returns the exit code and parsed document.
+/// Runs `node-doctor check ARGS --format json` and returns the exit code and parsed document.
 pub fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
     let out = node_doctor()
         .arg("check")
@@ -88,14 +111,107 @@ pub fn findings_naming<'a>(
     findings_about(doc, check, "pid", &serde_json::Value::from(pid))
 }
 
+/// The value of measure `name` of a JSON finding.
+pub fn measure(f: &serde_json::Value, name: &str) -> Option<f64> {
+    f["measures"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)?["value"]
+        .as_f64()
+}
+
+/// The limit of measure `name` of a JSON finding.
+pub fn measure_limit(f: &serde_json::Value, name: &str) -> Option<f64> {
+    f["measures"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)?["limit"]
+        .as_f64()
+}
+
+/// A `node-doctor` that keeps running (`logs --follow`): its stdout lines arrive through a
+/// reader thread so every read has a timeout, and it is killed and reaped on drop, also
+/// when an assertion fails.
+pub struct Spawned {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Spawned {
+    pub fn start(args: &[&str]) -> Spawned {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("node-doctor"))
+            .args(args)
+            .env_remove("NODE_DOCTOR_ROOT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn node-doctor");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Spawned { child, lines }
+    }
+
+    /// The next line, or `None` when none came within `timeout`.
+    pub fn line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Lines until one satisfies `want`, within `timeout` in all.
+    pub fn until(&self, timeout: Duration, mut want: impl FnMut(&str) -> bool) -> Option<String> {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let line = self.line(left)?;
+            if want(&line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit code (killed if it does not exit within 5 s).
+    pub fn terminate(&mut self) -> Option<i32> {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Lines still buffered, for a test that terminated the process.
+    pub fn rest(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Some(l) = self.line(Duration::from_millis(200)) {
+            v.push(l);
+        }
+        v
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn assert_root() {
     assert!(
         rustix::process::geteuid().is_root(),
         "live tests create real faults and need root"
     );
 }
-
-/// How many checks `node-doctor check` runs with no `--only`.
-pub const ALL_CHECKS: usize = 10;
 
 pub mod faults;

@@ -1,0 +1,289 @@
+//! Checks: pure functions from snapshots to findings. No IO, no clock — everything a check
+//! knows came through a [`Snapshot`], so a replayed recording gives the same findings.
+//!
+//! Each check declares what it needs collected ([`Needs`]), its tunables
+//! ([`SettingDef`]s, defaults = the constants it was written with) and its knowledge page
+//! (`<id>.md` next to its source, shown by `node-doctor explain`).
+
+pub mod common;
+pub mod d_state_processes;
+pub mod disk_pressure;
+pub mod fd_exhaustion;
+pub mod fd_leak;
+pub mod kernel_log;
+pub mod pid_exhaustion;
+pub mod pipe_quota;
+pub mod runc_init_hang;
+pub mod stuck_container_stop;
+pub mod zombie_processes;
+
+use crate::config::{CheckSettings, Config, GENERIC, SettingDef};
+use crate::finding::{Finding, Unknown};
+use crate::model::snapshot::Snapshot;
+
+/// The snapshots a check may look at, oldest first; the last one is "now". Checks that need
+/// a rate or "still stuck" compare it with earlier ones.
+#[derive(Debug, Clone)]
+pub struct History<'a> {
+    samples: Vec<&'a Snapshot>,
+}
+
+impl<'a> History<'a> {
+    /// `None` for no samples: there is nothing to judge.
+    pub fn new(samples: impl IntoIterator<Item = &'a Snapshot>) -> Option<Self> {
+        let samples: Vec<&'a Snapshot> = samples.into_iter().collect();
+        (!samples.is_empty()).then_some(Self { samples })
+    }
+
+    pub fn current(&self) -> &'a Snapshot {
+        // `new` refuses an empty list, so there is a last one; the default is unreachable.
+        static EMPTY: std::sync::OnceLock<Snapshot> = std::sync::OnceLock::new();
+        self.samples
+            .last()
+            .copied()
+            .unwrap_or_else(|| EMPTY.get_or_init(Snapshot::default))
+    }
+
+    /// The oldest sample, when there is one besides the current: what "growing since" and
+    /// "still stuck" compare against.
+    pub fn earliest(&self) -> Option<&'a Snapshot> {
+        (self.samples.len() > 1)
+            .then(|| self.samples.first().copied())
+            .flatten()
+    }
+
+    /// The sample before the current one, when a window was used.
+    pub fn previous(&self) -> Option<&'a Snapshot> {
+        self.samples
+            .len()
+            .checked_sub(2)
+            .and_then(|i| self.samples.get(i).copied())
+    }
+
+    pub fn samples(&self) -> &[&'a Snapshot] {
+        &self.samples
+    }
+}
+
+/// What one check concluded: findings, and reasons it could not look at some things.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub unknown: Vec<String>,
+    /// Nothing could be evaluated (its inputs are missing): not the same as "fine".
+    pub inconclusive: bool,
+}
+
+impl Outcome {
+    /// Could not evaluate at all, and why.
+    pub fn unknown(reason: impl Into<String>) -> Self {
+        Self {
+            findings: Vec::new(),
+            unknown: vec![reason.into()],
+            inconclusive: true,
+        }
+    }
+
+    pub fn found(findings: Vec<Finding>) -> Self {
+        Self {
+            findings,
+            unknown: Vec::new(),
+            inconclusive: false,
+        }
+    }
+}
+
+/// What a check needs collected. The collectors that run are the union over the checks
+/// selected: `check --only disk-pressure` reads no process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// `/proc/PID/{stat,status,cgroup,limits}` of every process.
+    pub processes: bool,
+    /// Each process's `fd/` listed (fd counts).
+    pub fds: bool,
+    /// Every `pipe:[N]` fd, sized (implies processes and fds).
+    pub pipes: bool,
+    /// `/proc/cgroups` and the cgroup hierarchies walked (pids limits).
+    pub cgroups: bool,
+    pub mounts: bool,
+    /// statvfs of the watched filesystems (implies mounts).
+    pub filesystems: bool,
+    /// The kernel's log ring.
+    pub kernel_log: bool,
+    /// The runtime packages from the dpkg database.
+    pub packages: bool,
+    /// Compares samples (rates, "still stuck"): the one-shot sampler takes two.
+    pub history: bool,
+}
+
+impl Needs {
+    pub const NONE: Needs = Needs {
+        processes: false,
+        fds: false,
+        pipes: false,
+        cgroups: false,
+        mounts: false,
+        filesystems: false,
+        kernel_log: false,
+        packages: false,
+        history: false,
+    };
+
+    pub const fn union(self, o: Needs) -> Needs {
+        Needs {
+            processes: self.processes || o.processes || o.fds || o.pipes || self.fds || self.pipes,
+            fds: self.fds || o.fds || self.pipes || o.pipes,
+            pipes: self.pipes || o.pipes,
+            cgroups: self.cgroups || o.cgroups,
+            mounts: self.mounts
+                || o.mounts
+                || self.filesystems
+                || o.filesystems
+                || self.cgroups
+                || o.cgroups,
+            filesystems: self.filesystems || o.filesystems,
+            kernel_log: self.kernel_log || o.kernel_log,
+            packages: self.packages || o.packages,
+            history: self.history || o.history,
+        }
+    }
+
+    /// Everything every check needs.
+    pub fn of(checks: &[&CheckDef]) -> Needs {
+        checks.iter().fold(Needs::NONE, |n, c| n.union(c.needs))
+    }
+}
+
+/// A registered check: its stable id, one line saying what it looks for, its knowledge page
+/// (shown by `node-doctor explain`), what it needs, its settings, and the function.
+pub struct CheckDef {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub doc: &'static str,
+    pub needs: Needs,
+    pub settings: &'static [SettingDef],
+    pub run: fn(&History, &CheckSettings) -> Outcome,
+}
+
+impl CheckDef {
+    /// Its own settings, then the generic ones (`enabled`, `interval`).
+    pub fn all_settings(&self) -> impl Iterator<Item = &'static SettingDef> {
+        self.settings.iter().chain(GENERIC.iter())
+    }
+
+    pub fn setting(&self, key: &str) -> Option<&'static SettingDef> {
+        self.all_settings().find(|s| s.key == key)
+    }
+}
+
+impl std::fmt::Debug for CheckDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckDef").field("id", &self.id).finish()
+    }
+}
+
+/// Every check, in the order reports list them.
+pub fn all() -> &'static [CheckDef] {
+    &[
+        pid_exhaustion::CHECK,
+        zombie_processes::CHECK,
+        fd_exhaustion::CHECK,
+        fd_leak::CHECK,
+        d_state_processes::CHECK,
+        stuck_container_stop::CHECK,
+        pipe_quota::CHECK,
+        runc_init_hang::CHECK,
+        kernel_log::CHECK,
+        disk_pressure::CHECK,
+    ]
+}
+
+pub fn by_id(id: &str) -> Option<&'static CheckDef> {
+    all().iter().find(|c| c.id == id)
+}
+
+/// The checks to run: `only` (validated), else all; minus those the config disables.
+pub fn select(only: &[String], config: &Config) -> Result<Vec<&'static CheckDef>, String> {
+    let chosen: Vec<&'static CheckDef> = if only.is_empty() {
+        all().iter().collect()
+    } else {
+        only.iter()
+            .map(|id| {
+                by_id(id).ok_or_else(|| {
+                    format!("unknown check id {id:?}; `node-doctor checks` lists them")
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    Ok(chosen
+        .into_iter()
+        .filter(|c| config.enabled(c.id))
+        .collect())
+}
+
+/// Runs one check. Timing is the caller's (checks read no clock).
+pub fn run_one(check: &CheckDef, history: &History, config: &Config) -> Outcome {
+    (check.run)(history, &config.for_check(check.id))
+}
+
+/// Wall time one check took, measured by its caller.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CheckTiming {
+    pub check: &'static str,
+    pub ms: f64,
+}
+
+/// The result of running checks over a history.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub unknown: Vec<Unknown>,
+    pub checks_run: Vec<&'static str>,
+    /// Checks that could evaluate nothing (all their inputs missing).
+    pub inconclusive: Vec<&'static str>,
+    pub timings: Vec<CheckTiming>,
+}
+
+impl Report {
+    pub fn add(&mut self, check: &'static CheckDef, outcome: Outcome, ms: f64) {
+        self.checks_run.push(check.id);
+        if outcome.inconclusive {
+            self.inconclusive.push(check.id);
+        }
+        self.findings.extend(outcome.findings);
+        self.unknown
+            .extend(outcome.unknown.into_iter().map(|reason| Unknown {
+                check: check.id.into(),
+                reason,
+            }));
+        self.timings.push(CheckTiming {
+            check: check.id,
+            ms,
+        });
+    }
+
+    /// Most severe first; within a severity keep check order (stable sort).
+    pub fn finish(mut self) -> Self {
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        self
+    }
+
+    /// No check could evaluate anything: the run says nothing about the host.
+    pub fn nothing_checked(&self) -> bool {
+        self.checks_run.len() == self.inconclusive.len()
+    }
+}
+
+/// Runs `checks` without timing them (tests, tools).
+pub fn run(checks: &[&'static CheckDef], history: &History, config: &Config) -> Report {
+    let mut report = Report::default();
+    for c in checks {
+        report.add(c, run_one(c, history, config), 0.0);
+    }
+    report.finish()
+}
+
+/// Formats a ratio as a percentage with one decimal.
+pub(crate) fn pct(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}

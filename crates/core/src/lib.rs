@@ -1,0 +1,31 @@
+//! node-doctor's pure core: the snapshot schema, the finding contract, the checks, the log
+//! rules and the renderers. Nothing here reads the machine or the clock: data flows one way,
+//! **host → snapshot → checks → findings → outputs**, and this crate is everything after
+//! the first arrow. The host crate (`node-doctor-host`) produces snapshots and log records;
+//! the binaries glue the two.
+//!
+//! - [`model`]: plain serde data read from a host, saved and replayed;
+//! - [`attribution`]: which container and pod a cgroup path names;
+//! - [`checks`]: pure functions of snapshots, producing [`finding`]s;
+//! - [`rules`]: log rules (default pack, NPD configs) turning records into findings;
+//! - [`config`]: per-check settings;
+//! - [`render`]: human and JSON outputs.
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+pub mod attribution;
+pub mod checks;
+pub mod config;
+pub mod coverage;
+pub mod finding;
+pub mod model;
+pub mod render;
+pub mod rules;
+pub mod time;

@@ -1,0 +1,130 @@
+//! Calls that can block in the kernel with no way to interrupt them — `statvfs` or `lstat`
+//! of a mount whose FUSE/NFS server is gone (the classic `df` hang on a sick node), a read of
+//! a file of a process stuck in D state — run here: on a detached thread, waited for up to a
+//! deadline. A call still blocked at the deadline is abandoned (its thread stays blocked in
+//! the kernel until the server answers or the connection is aborted).
+//!
+//! Abandoned threads must not pile up in a long-running agent: each call has a key (the path
+//! or pid it touches); while a call with that key is still blocked, a new one is not started
+//! and reports [`Blocking::StillBlocked`] at once, and at most [`MAX_STUCK`] calls may be
+//! blocked at a time.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// Most abandoned calls alive at once; past it, new blocking calls are refused.
+pub const MAX_STUCK: usize = 32;
+
+/// Keys of calls running or abandoned, with when they started.
+static IN_FLIGHT: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+
+#[derive(Debug, PartialEq)]
+pub enum Blocking<T> {
+    Done(T),
+    /// Still blocked at the deadline: abandoned.
+    TimedOut,
+    /// A previous call with the same key has been blocked since `since`: not started again.
+    StillBlocked {
+        since: Instant,
+    },
+    /// Too many abandoned calls, or no thread could be started.
+    Refused(String),
+}
+
+fn in_flight() -> std::sync::MutexGuard<'static, BTreeMap<String, Instant>> {
+    IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How many calls are blocked (abandoned or running) now.
+pub fn blocked_now() -> usize {
+    in_flight().len()
+}
+
+/// Runs `f` on its own thread and waits until `deadline`.
+pub fn run<T: Send + 'static>(
+    key: &str,
+    deadline: Instant,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Blocking<T> {
+    {
+        let mut map = in_flight();
+        if let Some(&since) = map.get(key) {
+            return Blocking::StillBlocked { since };
+        }
+        if map.len() >= MAX_STUCK {
+            return Blocking::Refused(format!(
+                "{} calls are already blocked in the kernel; not starting another",
+                map.len()
+            ));
+        }
+        map.insert(key.to_string(), Instant::now());
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    let owned_key = key.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("nd-blocking".into())
+        .spawn(move || {
+            let r = f();
+            in_flight().remove(&owned_key);
+            let _ = tx.send(r); // the caller may have given up
+        });
+    if let Err(e) = spawned {
+        in_flight().remove(key);
+        return Blocking::Refused(format!("cannot start a thread: {e}"));
+    }
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(r) => Blocking::Done(r),
+        Err(mpsc::RecvTimeoutError::Timeout) => Blocking::TimedOut,
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Blocking::Refused("the call's thread ended without an answer".into())
+        }
+    }
+}
+
+/// `run` with a timeout from now, capped by an overall deadline.
+pub fn run_for<T: Send + 'static>(
+    key: &str,
+    timeout: Duration,
+    deadline: Option<Instant>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Blocking<T> {
+    let mut d = Instant::now() + timeout;
+    if let Some(g) = deadline {
+        d = d.min(g);
+    }
+    run(key, d, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocked_call_is_abandoned_and_not_started_again() {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let r = run(
+            "test-key-1",
+            Instant::now() + Duration::from_millis(100),
+            move || {
+                let _ = release_rx.recv(); // blocked until released
+                7
+            },
+        );
+        assert_eq!(r, Blocking::TimedOut);
+        let again = run("test-key-1", Instant::now() + Duration::from_secs(5), || 8);
+        assert!(matches!(again, Blocking::StillBlocked { .. }));
+        release_tx.send(()).unwrap();
+        // Once the first call returns, the key is free again.
+        for _ in 0..100 {
+            if !in_flight().contains_key("test-key-1") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            run("test-key-1", Instant::now() + Duration::from_secs(5), || 9),
+            Blocking::Done(9)
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! Collectors: each reads one part of the host into the [`Snapshot`]. Which ones run
+//! follows from what the selected checks need ([`Needs`]): `check --only disk-pressure`
+//! walks no process, no fd and no kernel ring. Each collector's wall time is recorded in the
+//! snapshot (`timings`), so a slow one shows.
+
+pub mod basics;
+pub mod cgroups;
+pub mod filesystems;
+pub mod mounts;
+pub mod packages;
+pub mod per_pid;
+pub mod pipes;
+pub mod processes;
+
+use crate::Host;
+use node_doctor_core::checks::Needs;
+use node_doctor_core::model::{Kind, Snapshot, Unavailable};
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// The collectors, by the id their timings are recorded under.
+pub const COLLECTORS: &[&str] = &[
+    "basics",
+    "mounts",
+    "cgroups",
+    "filesystems",
+    "processes",
+    "pipes",
+    "kernel_log",
+    "packages",
+];
+
+/// Runs collector `id` unless the run's deadline has passed (then records that it was not
+/// run: a deadline of 0 reads nothing, and every check says so).
+fn timed(s: &mut Snapshot, id: &str, deadline: Option<Instant>, f: impl FnOnce(&mut Snapshot)) {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        s.unavailable.push(Unavailable::new(
+            "",
+            Kind::Timeout,
+            format!("not read: the run's deadline had passed before the {id} collector"),
+        ));
+        return;
+    }
+    let t = Instant::now();
+    f(s);
+    s.timings
+        .insert(id.to_string(), t.elapsed().as_secs_f64() * 1000.0);
+}
+
+/// Reads one snapshot of what `needs` asks for. Never fails: what cannot be read is listed
+/// in `unavailable` (and the process scan's `problems`). Reads that block past `deadline`
+/// are abandoned and reported.
+pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapshot {
+    let fs = &*host.fs;
+    let k = &*host.kernel;
+    let mut s = Snapshot {
+        collected_at_ms: k.now_ms(),
+        root: fs.root().display().to_string(),
+        clock_ticks_per_sec: k.clock_ticks_per_sec(),
+        page_size: k.page_size(),
+        reader: Some(k.reader()),
+        ..Snapshot::default()
+    };
+    timed(&mut s, "basics", deadline, |s| basics::read(fs, s));
+    if needs.mounts || needs.filesystems || needs.cgroups {
+        timed(&mut s, "mounts", deadline, |s| {
+            s.mounts = mounts::read(fs, &mut s.unavailable)
+        });
+    }
+    if needs.cgroups {
+        timed(&mut s, "cgroups", deadline, |s| {
+            let c = cgroups::read(fs, s.mounts.as_deref(), deadline, &mut s.unavailable);
+            s.cgroups = Some(c);
+        });
+    }
+    if needs.filesystems {
+        timed(&mut s, "filesystems", deadline, |s| {
+            let f = filesystems::read(&host.fs, s.mounts.as_deref(), deadline, &mut s.unavailable);
+            s.filesystems = Some(f);
+        });
+    }
+    let mut ends = Vec::new();
+    if needs.processes || needs.fds || needs.pipes {
+        timed(&mut s, "processes", deadline, |s| {
+            let opts = processes::ScanOptions {
+                fds: needs.fds || needs.pipes,
+                pipe_links: needs.pipes,
+            };
+            let scan = processes::scan(&host.fs, opts, deadline);
+            ends = scan.pipe_ends;
+            s.processes = Some(scan.processes);
+            s.process_scan = Some(scan.report);
+        });
+    }
+    if needs.pipes {
+        timed(&mut s, "pipes", deadline, |s| {
+            let in_d: HashSet<i32> = s
+                .process_list()
+                .iter()
+                .filter(|p| p.in_d_state())
+                .map(|p| p.pid)
+                .collect();
+            s.pipes = Some(pipes::size(
+                fs,
+                k,
+                std::mem::take(&mut ends),
+                &in_d,
+                deadline,
+            ));
+        });
+    }
+    if needs.kernel_log {
+        timed(&mut s, "kernel_log", deadline, |s| {
+            s.kernel_log = Some(crate::sources::kmsg::read_ring(k))
+        });
+    }
+    if needs.packages {
+        timed(&mut s, "packages", deadline, |s| {
+            s.runtime_packages = Some(packages::read(fs, &mut s.unavailable));
+        });
+    }
+    // Collected data meets the same invariants as replayed data. Only an impossible clock
+    // fails validation; the snapshot is then kept as read, with the reason.
+    if let Err(e) = s.validate() {
+        s.unavailable.push(Unavailable::new("", Kind::Malformed, e));
+    }
+    s
+}

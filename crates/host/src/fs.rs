@@ -1,0 +1,586 @@
+//! The one seam to the host's files: every read goes through a [`HostFs`] rooted at the
+//! host root (`/` on a node, `/host` in a DaemonSet, a fixture tree in tests). No module
+//! spells an absolute `/proc` or `/sys`: paths are relative to the root ("proc/1/stat").
+//!
+//! Reads are safe on a sick node:
+//! - opened `O_NONBLOCK | O_NOCTTY`, and only regular files are read: a FIFO, socket or
+//!   device where a file should be is refused ([`Kind::NotRegular`]) instead of blocking
+//!   forever or reading endlessly (`/dev/zero` in place of a sysctl);
+//! - every read is capped; a file over its cap is [`Kind::Truncated`] (with what was read,
+//!   for readers that can use a prefix), never silently cut;
+//! - paths resolve inside the root (`openat2` with `RESOLVE_IN_ROOT`): an absolute symlink
+//!   in the host's tree points into the host, not into the reader's own container;
+//! - calls that can block in the kernel on a dead server (`statvfs`, `lstat` of a FUSE or
+//!   NFS mount point) are marked so; callers run them through [`crate::blocking`].
+
+use node_doctor_core::model::{Kind, Unavailable};
+use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Default cap for a whole-file read: procfs and sysfs files are small.
+pub const DEFAULT_CAP: usize = 1 << 20;
+/// Cap for files that legitimately grow with the host (mountinfo on a node leaking mounts,
+/// the dpkg database): past it the file is itself the symptom.
+pub const LARGE_CAP: usize = 16 << 20;
+/// Cap for one sysctl value.
+pub const SYSCTL_CAP: usize = 64 << 10;
+
+/// A directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File,
+    Symlink,
+    Other,
+}
+
+/// A directory's entries (without `.` and `..`), at most the cap asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub entries: Vec<Entry>,
+    /// More entries than the cap: the rest were not listed.
+    pub truncated: bool,
+}
+
+/// `statvfs` of a filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct FsStat {
+    pub block_size: u64,
+    pub blocks: u64,
+    pub blocks_free: u64,
+    pub blocks_avail: u64,
+    pub files: u64,
+    pub files_free: u64,
+}
+
+/// Why a per-process read failed: the process is gone (normal churn), or the file is bad.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProcError {
+    Vanished,
+    Bad(Unavailable),
+}
+
+/// The pipes and count of a process's `fd/`.
+#[derive(Debug, Clone, Default)]
+pub struct FdListing {
+    /// Entries that are fd numbers.
+    pub count: u64,
+    /// `pipe:[N]` links as (fd, inode), when asked for.
+    pub pipes: Vec<(i32, u64)>,
+}
+
+/// `/proc/PID` opened once; its files are read relative to it.
+pub trait ProcDir: Send {
+    fn pid(&self) -> i32;
+    /// A whole file of the process, at most `cap` bytes.
+    fn read(&self, name: &str, cap: usize) -> Result<Vec<u8>, ProcError>;
+    /// Counts `fd/` entries and, with `pipes`, reads each link and keeps the pipes (at most
+    /// `max_links` of them).
+    fn list_fds(&self, pipes: bool, max_links: usize) -> Result<FdListing, ProcError>;
+    fn read_link(&self, name: &str) -> Option<String>;
+}
+
+/// The host's filesystem, under its root.
+pub trait HostFs: Send + Sync {
+    /// The root directory, as given.
+    fn root(&self) -> &Path;
+    /// A regular file, whole, up to `cap` bytes; larger is [`Kind::Truncated`].
+    fn read(&self, rel: &str, cap: usize) -> Result<Vec<u8>, Unavailable> {
+        match self.read_prefix(rel, cap)? {
+            (b, false) => Ok(b),
+            (_, true) => Err(Unavailable::truncated(rel, cap)),
+        }
+    }
+    /// A regular file up to `cap` bytes, and whether there was more.
+    fn read_prefix(&self, rel: &str, cap: usize) -> Result<(Vec<u8>, bool), Unavailable>;
+    fn read_dir(&self, rel: &str, cap: usize) -> Result<Listing, Unavailable>;
+    fn read_link(&self, rel: &str) -> Result<String, Unavailable>;
+    /// The type of `rel` without following a last symlink. May block on a dead mount.
+    fn entry_kind(&self, rel: &str) -> Result<EntryKind, Unavailable>;
+    /// May block on a dead FUSE/NFS mount: run it through [`crate::blocking`].
+    fn statvfs(&self, rel: &str) -> Result<FsStat, Unavailable>;
+    /// The numeric entries of `proc/`, sorted.
+    fn list_pids(&self) -> Result<Vec<i32>, Unavailable>;
+    fn open_proc(&self, pid: i32) -> Result<Box<dyn ProcDir>, ProcError>;
+    /// A regular file opened for reading without blocking (log followers keep it).
+    fn open_file(&self, rel: &str) -> Result<std::fs::File, Unavailable>;
+    /// Identity (device, inode) and size of a regular file, for followers.
+    fn file_identity(&self, rel: &str) -> Result<(u64, u64, u64), Unavailable>;
+    /// Where `rel` is in the reader's own namespace, for libraries that take a path (the
+    /// journal reader). The path has passed no check: prefer the methods above.
+    fn real_path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel.trim_start_matches('/'))
+    }
+}
+
+/// Reads `rel` as text (invalid UTF-8 replaced).
+pub fn read_string(fs: &dyn HostFs, rel: &str, cap: usize) -> Result<String, Unavailable> {
+    fs.read(rel, cap)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// A one-line file (a sysctl), trailing newline trimmed.
+pub fn read_trimmed(fs: &dyn HostFs, rel: &str) -> Result<String, Unavailable> {
+    read_string(fs, rel, SYSCTL_CAP).map(|s| s.trim_end_matches('\n').to_string())
+}
+
+fn errno_unavailable(rel: &str, e: Errno) -> Unavailable {
+    Unavailable::io(rel, &io::Error::from(e))
+}
+
+fn file_type_name(t: FileType) -> &'static str {
+    match t {
+        FileType::Fifo => "a FIFO",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Socket => "a socket",
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symlink",
+        _ => "not a regular file",
+    }
+}
+
+/// Reads from `fd` until EOF or `cap` bytes; returns the bytes and whether more remained.
+pub(crate) fn read_fd_capped(fd: impl AsFd, cap: usize) -> io::Result<(Vec<u8>, bool)> {
+    let mut buf: Vec<u8> = Vec::with_capacity(cap.clamp(1, 8192).saturating_add(1));
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = match rustix::io::read(&fd, &mut chunk[..]) {
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            // O_NONBLOCK on something that has no data now: what we have is all there is.
+            Err(Errno::AGAIN) => return Ok((buf, false)),
+            Err(e) => return Err(io::Error::from(e)),
+        };
+        if n == 0 {
+            return Ok((buf, false));
+        }
+        let got = chunk.get(..n).unwrap_or(&[]);
+        let room = cap.saturating_sub(buf.len());
+        if got.len() > room {
+            buf.extend_from_slice(got.get(..room).unwrap_or(&[]));
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(got);
+    }
+}
+
+/// The live filesystem under a root directory.
+#[derive(Debug)]
+pub struct RealFs {
+    root: PathBuf,
+    root_fd: OwnedFd,
+    /// `proc` under the root, opened once: every process directory is opened relative to it.
+    proc_fd: OnceLock<Result<OwnedFd, Errno>>,
+}
+
+const READ_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::CLOEXEC);
+
+impl RealFs {
+    /// Fails when the root is not a directory that can be opened.
+    pub fn new(root: impl Into<PathBuf>) -> io::Result<RealFs> {
+        let root = root.into();
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("{}: {}", root.display(), io::Error::from(e)),
+            )
+        })?;
+        Ok(RealFs {
+            root,
+            root_fd,
+            proc_fd: OnceLock::new(),
+        })
+    }
+
+    /// Opens `rel` inside the root: `RESOLVE_IN_ROOT` keeps symlinks inside it (kernels
+    /// before 5.6 lack openat2; there it is a plain openat from the root).
+    fn open_in_root(&self, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
+        let rel = rel.trim_start_matches('/');
+        let rel = if rel.is_empty() { "." } else { rel };
+        match rustix::fs::openat2(
+            &self.root_fd,
+            rel,
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(Errno::NOSYS) => rustix::fs::openat(&self.root_fd, rel, flags, Mode::empty()),
+            r => r,
+        }
+    }
+
+    fn open_regular(&self, rel: &str) -> Result<OwnedFd, Unavailable> {
+        let fd = self
+            .open_in_root(rel, READ_FLAGS)
+            .map_err(|e| errno_unavailable(rel, e))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| errno_unavailable(rel, e))?;
+        let t = FileType::from_raw_mode(st.st_mode);
+        if t != FileType::RegularFile {
+            return Err(Unavailable::not_regular(rel, file_type_name(t)));
+        }
+        Ok(fd)
+    }
+
+    fn proc_fd(&self) -> Result<&OwnedFd, Errno> {
+        self.proc_fd
+            .get_or_init(|| {
+                self.open_in_root("proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
+            })
+            .as_ref()
+            .map_err(|e| *e)
+    }
+}
+
+fn list_dir_fd(fd: OwnedFd, rel: &str, cap: usize) -> Result<Listing, Unavailable> {
+    let mut dir = Dir::new(fd).map_err(|e| errno_unavailable(rel, e))?;
+    let mut out = Listing::default();
+    while let Some(e) = dir.read() {
+        let e = e.map_err(|e| errno_unavailable(rel, e))?;
+        let name = e.file_name().to_string_lossy();
+        if name == "." || name == ".." {
+            continue;
+        }
+        if out.entries.len() >= cap {
+            out.truncated = true;
+            break;
+        }
+        out.entries.push(Entry {
+            name: name.into_owned(),
+            kind: match e.file_type() {
+                FileType::Directory => EntryKind::Dir,
+                FileType::RegularFile => EntryKind::File,
+                FileType::Symlink => EntryKind::Symlink,
+                _ => EntryKind::Other,
+            },
+        });
+    }
+    Ok(out)
+}
+
+impl HostFs for RealFs {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn read_prefix(&self, rel: &str, cap: usize) -> Result<(Vec<u8>, bool), Unavailable> {
+        let fd = self.open_regular(rel)?;
+        read_fd_capped(&fd, cap).map_err(|e| Unavailable::io(rel, &e))
+    }
+
+    fn read_dir(&self, rel: &str, cap: usize) -> Result<Listing, Unavailable> {
+        let fd = self
+            .open_in_root(
+                rel,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            )
+            .map_err(|e| errno_unavailable(rel, e))?;
+        list_dir_fd(fd, rel, cap)
+    }
+
+    fn read_link(&self, rel: &str) -> Result<String, Unavailable> {
+        let rel_t = rel.trim_start_matches('/');
+        let (parent, name) = rel_t.rsplit_once('/').unwrap_or(("", rel_t));
+        let dir = self
+            .open_in_root(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC)
+            .map_err(|e| errno_unavailable(rel, e))?;
+        rustix::fs::readlinkat(&dir, name, Vec::new())
+            .map(|c| c.to_string_lossy().into_owned())
+            .map_err(|e| errno_unavailable(rel, e))
+    }
+
+    fn entry_kind(&self, rel: &str) -> Result<EntryKind, Unavailable> {
+        let fd = self
+            .open_in_root(rel, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)
+            .map_err(|e| errno_unavailable(rel, e))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| errno_unavailable(rel, e))?;
+        Ok(match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => EntryKind::Dir,
+            FileType::RegularFile => EntryKind::File,
+            FileType::Symlink => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        })
+    }
+
+    fn statvfs(&self, rel: &str) -> Result<FsStat, Unavailable> {
+        let fd = self
+            .open_in_root(rel, OFlags::PATH | OFlags::CLOEXEC)
+            .map_err(|e| errno_unavailable(rel, e))?;
+        let v = rustix::fs::fstatvfs(&fd).map_err(|e| errno_unavailable(rel, e))?;
+        Ok(FsStat {
+            block_size: v.f_frsize,
+            blocks: v.f_blocks,
+            blocks_free: v.f_bfree,
+            blocks_avail: v.f_bavail,
+            files: v.f_files,
+            files_free: v.f_ffree,
+        })
+    }
+
+    fn list_pids(&self) -> Result<Vec<i32>, Unavailable> {
+        let proc_fd = self.proc_fd().map_err(|e| errno_unavailable("proc", e))?;
+        let fd = rustix::fs::openat(
+            proc_fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| errno_unavailable("proc", e))?;
+        let mut dir = Dir::new(fd).map_err(|e| errno_unavailable("proc", e))?;
+        let mut pids = Vec::new();
+        while let Some(e) = dir.read() {
+            let Ok(e) = e else { break };
+            if let Some(pid) = e
+                .file_name()
+                .to_str()
+                .ok()
+                .and_then(|n| n.parse::<i32>().ok())
+                && pid > 0
+            {
+                pids.push(pid);
+            }
+        }
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    fn open_proc(&self, pid: i32) -> Result<Box<dyn ProcDir>, ProcError> {
+        let proc_fd = self
+            .proc_fd()
+            .map_err(|e| ProcError::Bad(errno_unavailable("proc", e)))?;
+        let fd = rustix::fs::openat(
+            proc_fd,
+            pid.to_string(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| classify(&format!("proc/{pid}"), e))?;
+        Ok(Box::new(RealProcDir { fd, pid }))
+    }
+
+    fn open_file(&self, rel: &str) -> Result<std::fs::File, Unavailable> {
+        self.open_regular(rel).map(std::fs::File::from)
+    }
+
+    fn file_identity(&self, rel: &str) -> Result<(u64, u64, u64), Unavailable> {
+        let fd = self.open_regular(rel)?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| errno_unavailable(rel, e))?;
+        Ok((st.st_dev, st.st_ino, u64::try_from(st.st_size).unwrap_or(0)))
+    }
+}
+
+/// ENOENT: the /proc/PID directory is gone. ESRCH: the task died while the file was read.
+fn classify(rel: &str, e: Errno) -> ProcError {
+    if e == Errno::NOENT || e == Errno::SRCH {
+        ProcError::Vanished
+    } else {
+        ProcError::Bad(errno_unavailable(rel, e))
+    }
+}
+
+struct RealProcDir {
+    fd: OwnedFd,
+    pid: i32,
+}
+
+impl RealProcDir {
+    fn rel(&self, name: &str) -> String {
+        format!("proc/{}/{name}", self.pid)
+    }
+}
+
+impl ProcDir for RealProcDir {
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn read(&self, name: &str, cap: usize) -> Result<Vec<u8>, ProcError> {
+        // procfs files are regular; O_NONBLOCK keeps a FIFO planted in a tree from blocking,
+        // and the cap keeps a device from being read endlessly. No fstat: it would cost a
+        // syscall per file on the scan's hot path.
+        let fd = rustix::fs::openat(&self.fd, name, READ_FLAGS, Mode::empty())
+            .map_err(|e| classify(&self.rel(name), e))?;
+        match read_fd_capped(&fd, cap) {
+            Ok((b, false)) => Ok(b),
+            Ok((_, true)) => Err(ProcError::Bad(Unavailable::truncated(&self.rel(name), cap))),
+            Err(e) => Err(match e.raw_os_error().map(Errno::from_raw_os_error) {
+                Some(errno) => classify(&self.rel(name), errno),
+                None => ProcError::Bad(Unavailable::io(&self.rel(name), &e)),
+            }),
+        }
+    }
+
+    fn list_fds(&self, pipes: bool, max_links: usize) -> Result<FdListing, ProcError> {
+        use rustix::fs::readlinkat_raw;
+        let rel = self.rel("fd");
+        let fd = rustix::fs::openat(
+            &self.fd,
+            "fd",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| classify(&rel, e))?;
+        let mut dir = Dir::read_from(&fd).map_err(|e| classify(&rel, e))?;
+        let mut out = FdListing::default();
+        let mut link = [0u8; 64];
+        while let Some(e) = dir.read() {
+            let e = e.map_err(|e| classify(&rel, e))?;
+            let name = e.file_name().to_bytes();
+            if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+                continue;
+            }
+            out.count = out.count.saturating_add(1);
+            if !pipes || out.pipes.len() >= max_links {
+                continue;
+            }
+            // A link that fails was closed meanwhile. `readlinkat` on the directory's fd
+            // spares a path walk per fd.
+            if let Ok(len) = readlinkat_raw(&fd, e.file_name(), &mut link[..])
+                && let Some(inode) = link.get(..len).and_then(pipe_inode)
+                && let Some(num) = std::str::from_utf8(name).ok().and_then(|n| n.parse().ok())
+            {
+                out.pipes.push((num, inode));
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_link(&self, name: &str) -> Option<String> {
+        rustix::fs::readlinkat(&self.fd, name, Vec::new())
+            .ok()
+            .map(|c| c.to_string_lossy().into_owned())
+    }
+}
+
+/// `pipe:[123]` → 123.
+pub fn pipe_inode(link: &[u8]) -> Option<u64> {
+    let rest = link.strip_prefix(b"pipe:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(rest).ok()?.parse().ok()
+}
+
+/// A fixture tree: the files are real files, but `statvfs` answers come from the tree's
+/// descriptor (a tree cannot carry a filesystem's usage).
+pub struct TreeFs {
+    inner: RealFs,
+    statvfs: std::collections::BTreeMap<String, FsStat>,
+}
+
+impl TreeFs {
+    pub fn new(inner: RealFs, statvfs: std::collections::BTreeMap<String, FsStat>) -> TreeFs {
+        TreeFs { inner, statvfs }
+    }
+}
+
+impl HostFs for TreeFs {
+    fn root(&self) -> &Path {
+        self.inner.root()
+    }
+    fn read_prefix(&self, rel: &str, cap: usize) -> Result<(Vec<u8>, bool), Unavailable> {
+        self.inner.read_prefix(rel, cap)
+    }
+    fn read_dir(&self, rel: &str, cap: usize) -> Result<Listing, Unavailable> {
+        self.inner.read_dir(rel, cap)
+    }
+    fn read_link(&self, rel: &str) -> Result<String, Unavailable> {
+        self.inner.read_link(rel)
+    }
+    fn entry_kind(&self, rel: &str) -> Result<EntryKind, Unavailable> {
+        if self
+            .statvfs
+            .contains_key(&format!("/{}", rel.trim_start_matches('/')))
+        {
+            return Ok(EntryKind::Dir);
+        }
+        self.inner.entry_kind(rel)
+    }
+    fn statvfs(&self, rel: &str) -> Result<FsStat, Unavailable> {
+        let key = format!("/{}", rel.trim_start_matches('/'));
+        self.statvfs.get(&key).copied().ok_or_else(|| {
+            Unavailable::new(rel, Kind::NotFound, "not in the fixture's statvfs table")
+        })
+    }
+    fn list_pids(&self) -> Result<Vec<i32>, Unavailable> {
+        self.inner.list_pids()
+    }
+    fn open_proc(&self, pid: i32) -> Result<Box<dyn ProcDir>, ProcError> {
+        self.inner.open_proc(pid)
+    }
+    fn open_file(&self, rel: &str) -> Result<std::fs::File, Unavailable> {
+        self.inner.open_file(rel)
+    }
+    fn file_identity(&self, rel: &str) -> Result<(u64, u64, u64), Unavailable> {
+        self.inner.file_identity(rel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn fifos_devices_and_directories_are_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // An absolute symlink resolves inside the root: /dev/zero of the tree, absent.
+        symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        assert_eq!(fs.read("fifo", 100).unwrap_err().kind, Kind::NotRegular);
+        assert_eq!(fs.read("d", 100).unwrap_err().kind, Kind::NotRegular);
+        assert_eq!(fs.read("zero", 100).unwrap_err().kind, Kind::NotFound);
+        assert_eq!(fs.read("missing", 100).unwrap_err().kind, Kind::NotFound);
+    }
+
+    #[test]
+    fn reads_are_capped_and_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big"), vec![b'x'; 100_000]).unwrap();
+        std::fs::write(dir.path().join("small"), b"12\n").unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        let e = fs.read("big", 1000).unwrap_err();
+        assert_eq!(e.kind, Kind::Truncated);
+        let (prefix, more) = fs.read_prefix("big", 1000).unwrap();
+        assert_eq!((prefix.len(), more), (1000, true));
+        assert_eq!(read_trimmed(&fs, "/small").unwrap(), "12");
+        assert!(fs.read("big", 100_000).is_ok());
+    }
+
+    #[test]
+    fn a_missing_root_is_an_error() {
+        assert!(RealFs::new("/nonexistent/node-doctor-root").is_err());
+    }
+
+    #[test]
+    fn pipe_links() {
+        assert_eq!(pipe_inode(b"pipe:[41222]"), Some(41222));
+        assert_eq!(pipe_inode(b"socket:[41222]"), None);
+        assert_eq!(pipe_inode(b"pipe:[]"), None);
+        assert_eq!(pipe_inode(b"/tmp/pipe:[1]"), None);
+    }
+}

@@ -1,0 +1,61 @@
+//! node-doctor's host side: the only code that touches the machine.
+//!
+//! - [`fs`]: the one seam to the host's files ([`fs::HostFs`]), rooted at the host root;
+//! - [`kernel`]: the kernel interfaces that are not files ([`kernel::Kernel`]);
+//! - [`fixture`]: fixture trees that carry what no file holds (clock, statvfs, kmsg);
+//! - [`blocking`]: deadline-bounded calls that can block in the kernel;
+//! - [`collect`]: collectors that read the host into a [`Snapshot`], as the checks need;
+//! - [`sources`] and [`logmon`]: log sources followed, and the log monitor over them;
+//! - [`sampler`]: one-shot sampling (two samples a window apart) and running the checks.
+//!
+//! Readers know files, not policy: they return typed values or an [`Unavailable`] that
+//! names the file and the kind of failure; a missing file never aborts a run.
+
+pub mod blocking;
+pub mod collect;
+pub mod fixture;
+pub mod fs;
+pub mod kernel;
+pub mod logmon;
+pub mod parse;
+pub mod sampler;
+pub mod sources;
+
+pub use node_doctor_core::model::{Snapshot, Unavailable};
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// A host to read: its files and its kernel.
+#[derive(Clone)]
+pub struct Host {
+    pub fs: Arc<dyn fs::HostFs>,
+    pub kernel: Arc<dyn kernel::Kernel>,
+    /// The fixture descriptor's description, when the root is a fixture tree.
+    pub fixture: Option<String>,
+}
+
+impl Host {
+    /// The host visible under `root`: a fixture tree (with its descriptor) replays as the
+    /// host it describes; anything else is read live.
+    pub fn open(root: impl AsRef<Path>) -> Result<Host, String> {
+        let root = root.as_ref();
+        let real = fs::RealFs::new(root).map_err(|e| format!("cannot open the host root: {e}"))?;
+        match fixture::descriptor(&real)? {
+            Some(d) => {
+                let about = d.about.clone();
+                let statvfs = d.statvfs.clone();
+                Ok(Host {
+                    fs: Arc::new(fs::TreeFs::new(real, statvfs)),
+                    kernel: Arc::new(fixture::FixtureKernel::new(d)),
+                    fixture: Some(about),
+                })
+            }
+            None => Ok(Host {
+                fs: Arc::new(real),
+                kernel: Arc::new(kernel::RealKernel::new(root)),
+                fixture: None,
+            }),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Live tests against this machine, as root: real processes, real cgroups, real
+//! filesystems. Each test cleans up what it made, also when it fails (guards on drop).
+
+#![cfg(feature = "live")]
+
+mod common;
+use common::faults::*;
+use common::*;
+use node_doctor_core::finding::Severity;
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn check_of_this_host_is_valid_json() {
+    assert_root();
+    let (code, doc) = check_json(&["--window", "200ms"]);
+    assert!(code == 0 || code == 1, "exit {code}");
+    assert_eq!(doc["schema"], "node-doctor.check/v1");
+    assert_eq!(doc["host"]["root"], "/");
+    assert_eq!(doc["host"]["samples"], 2);
+    assert!(doc["host"]["window_ms"].as_u64().unwrap() >= 200);
+    assert!(doc["host"]["processes"].as_u64().unwrap() > 1);
+    assert_eq!(
+        doc["host"]["checks_run"].as_array().unwrap().len(),
+        node_doctor_core::checks::all().len()
+    );
+    assert!(
+        doc["timings"]["collectors"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    );
+    for f in doc["findings"].as_array().unwrap() {
+        for key in [
+            "check", "key", "severity", "summary", "cause", "remedy", "evidence", "subjects",
+            "measures",
+        ] {
+            assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
+        }
+    }
+}
+
+#[test]
+fn process_in_a_container_cgroup_shows_its_container_and_pod() {
+    assert_root();
+    let uid = "0d6f2e1a-1b2c-4d3e-8f4a-5b6c7d8e9f00";
+    let id = format!("{:064x}", std::process::id() as u128 * 0x9e3779b97f4a7c15);
+    let rel = format!("kubepods/burstable/pod{uid}/{id}");
+    let mut guard = make_cgroup(&pids_mount(), &rel);
+    let child = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = child.id() as i32;
+    guard.children.push(child);
+    std::fs::write(
+        guard.dirs.last().unwrap().join("cgroup.procs"),
+        pid.to_string(),
+    )
+    .unwrap();
+
+    let s = snapshot_of("/");
+    let p = s.process(pid).expect("the child is in the snapshot");
+    assert_eq!(p.comm, "sleep");
+    assert_eq!(p.owner.container_id.as_deref(), Some(id.as_str()));
+    assert_eq!(p.owner.pod_uid.as_deref(), Some(uid));
+    assert!(p.cgroups.iter().any(|c| c.path == format!("/{rel}")));
+    assert!(p.open_fds.is_some() && p.rlimit_nofile.is_some() && p.rlimit_core.is_some());
+}
+
+/// A host root whose `proc` is the host's procfs (bind-mounted, as `/host` is in a
+/// DaemonSet) with a tmpfs at `<root>/var/lib/kubelet`; both unmounted on drop.
+struct TmpfsGuard {
+    mount: PathBuf,
+    proc_: PathBuf,
+    _root: tempfile::TempDir,
+}
+
+impl Drop for TmpfsGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+        let _ = Command::new("umount").arg(&self.proc_).status();
+    }
+}
+
+fn kubelet_tmpfs(options: &str) -> TmpfsGuard {
+    let root = tempfile::tempdir().unwrap();
+    // The host's proc, so the mount table (and processes) are read as on a node. A bind
+    // mount, not a symlink: symlinks under a root resolve inside it.
+    let proc_ = root.path().join("proc");
+    std::fs::create_dir(&proc_).unwrap();
+    let bound = Command::new("mount")
+        .args(["--bind", "/proc"])
+        .arg(&proc_)
+        .status()
+        .unwrap();
+    assert!(bound.success(), "bind-mount /proc");
+    let mount = root.path().join("var/lib/kubelet");
+    std::fs::create_dir_all(&mount).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    let guard = TmpfsGuard {
+        mount,
+        proc_,
+        _root: root,
+    };
+    assert!(ok.success(), "mount tmpfs");
+    guard
+}
+
+#[test]
+fn full_kubelet_filesystem_is_critical_naming_its_mount() {
+    assert_root();
+    let fs = kubelet_tmpfs("size=4m");
+    let root = fs
+        .mount
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    // Healthy first: no finding about it.
+    let (_, doc) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--window",
+        "0",
+        "--only",
+        "disk-pressure",
+    ]);
+    assert!(
+        findings_of(&doc, "disk-pressure")
+            .iter()
+            .all(|f| f["subjects"][0]["path"] != "/var/lib/kubelet")
+    );
+
+    std::fs::write(
+        fs.mount.join("fill"),
+        vec![7u8; 4 * 1024 * 1024 - 64 * 1024],
+    )
+    .unwrap();
+    let (code, doc) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--window",
+        "0",
+        "--only",
+        "disk-pressure",
+    ]);
+    assert_eq!(code, 1);
+    let ours: Vec<_> = findings_of(&doc, "disk-pressure")
+        .into_iter()
+        .filter(|f| f["subjects"][0]["path"] == "/var/lib/kubelet")
+        .collect();
+    assert_eq!(ours.len(), 1, "{doc:#}");
+    assert_eq!(ours[0]["severity"], "critical");
+    assert!(
+        ours[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("filesystem /var/lib/kubelet (holds /var/lib/kubelet): 9")
+    );
+    assert!(
+        ours[0]["evidence"][2]["observed"]
+            .as_str()
+            .unwrap()
+            .contains("is mounted at /var/lib/kubelet (tmpfs tmpfs)"),
+        "{:#}",
+        ours[0]
+    );
+    assert!(
+        ours[0]["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("crictl rmi --prune")
+    );
+}
+
+#[test]
+fn inode_exhaustion_is_reported_even_with_space_left() {
+    assert_root();
+    let fs = kubelet_tmpfs("size=64m,nr_inodes=64");
+    for i in 0..60 {
+        if std::fs::write(fs.mount.join(format!("f{i}")), b"x").is_err() {
+            break;
+        }
+    }
+    let root = fs
+        .mount
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let s = snapshot_of(&root);
+    let fsu = s
+        .filesystems
+        .iter()
+        .flatten()
+        .find(|f| f.paths.contains(&"/var/lib/kubelet".to_string()))
+        .expect("kubelet fs measured");
+    let finding = node_doctor_core::checks::disk_pressure::assess(fsu, (0.85, 0.95))
+        .expect("inodes over the band");
+    assert!(finding.severity >= Severity::Warning);
+    assert!(
+        finding.summary.contains("of inodes used"),
+        "{}",
+        finding.summary
+    );
+    assert!(finding.remedy.contains("find "), "{}", finding.remedy);
+}
+
+#[test]
+fn replay_of_a_live_snapshot_gives_identical_findings() {
+    assert_root();
+    let fs = kubelet_tmpfs("size=4m");
+    std::fs::write(
+        fs.mount.join("fill"),
+        vec![1u8; 4 * 1024 * 1024 - 32 * 1024],
+    )
+    .unwrap();
+    let root = fs
+        .mount
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snap.json");
+    node_doctor()
+        .args([
+            "snapshot",
+            "--root",
+            root.to_str().unwrap(),
+            "--window",
+            "0",
+            "-o",
+            file.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let (_, replay) = check_json(&["--from", file.to_str().unwrap()]);
+    assert!(
+        !findings_of(&replay, "disk-pressure").is_empty(),
+        "the replay has a finding to compare"
+    );
+
+    // The library over the same recording gives the same findings, field for field.
+    let rec =
+        node_doctor_core::model::Recording::from_slice("snap.json", &std::fs::read(&file).unwrap())
+            .unwrap();
+    let report = run_checks(&rec.samples, &[]);
+    assert_eq!(
+        serde_json::to_value(&report.findings).unwrap(),
+        replay["findings"]
+    );
+}
+
+#[test]
+fn processes_exiting_during_the_scan_are_not_errors() {
+    assert_root();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = Command::new("true").status();
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut vanished = 0;
+    for _ in 0..30 {
+        let s = snapshot_of("/");
+        let scan = s.process_scan.unwrap();
+        vanished += scan.vanished;
+        for p in &scan.problems {
+            assert!(
+                !p.reason.contains("No such file") && !p.reason.contains("No such process"),
+                "vanishing reported as a problem: {p}"
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let spawned = churn.join().unwrap();
+    assert!(spawned > 0);
+    eprintln!("{spawned} short-lived processes, {vanished} seen vanishing mid-scan");
+}
+
+#[test]
+fn a_passed_deadline_reads_nothing_and_says_nothing_could_be_checked() {
+    assert_root();
+    let out = node_doctor()
+        .args([
+            "check",
+            "--window",
+            "0",
+            "--deadline",
+            "0s",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing checked is a tool failure, not healthy"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing could be checked"));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["findings"].as_array().unwrap().is_empty());
+    let unknown = doc["unknown"].as_array().unwrap();
+    assert!(
+        unknown
+            .iter()
+            .all(|u| u["reason"].as_str().unwrap().contains("deadline")),
+        "{unknown:#?}"
+    );
+    assert_eq!(
+        doc["coverage"]["inconclusive"].as_array().unwrap().len(),
+        node_doctor_core::checks::all().len()
+    );
+}
