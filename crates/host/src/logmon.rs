@@ -36,7 +36,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            check: "log-monitor".into(),
+            check: node_doctor_core::rules::LOG_MONITOR.into(),
             follow: false,
             since_ms: None,
             time_format: TimeFormat::None,

@@ -270,3 +270,111 @@ fn bad_durations_are_rejected() {
         .code(2)
         .stderr(predicate::str::contains("soon"));
 }
+
+#[test]
+fn per_check_settings_from_a_config_file_or_set() {
+    let root = warning_root();
+    let r = root.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 81 tasks of 100 warn at the default 0.70; a threshold of 0.85 says fine.
+    let toml = dir.path().join("nd.toml");
+    std::fs::write(&toml, "[pid-exhaustion]\nwarn = 0.85\ncrit = \"95%\"\n").unwrap();
+    let yaml = dir.path().join("nd.yaml");
+    std::fs::write(&yaml, "pid-exhaustion:\n  warn: 0.85\n").unwrap();
+    let base = ["--root", r, "--window", "0", "--only", "pid-exhaustion"];
+    for extra in [
+        vec!["--config", toml.to_str().unwrap()],
+        vec!["--config", yaml.to_str().unwrap()],
+        vec!["--set", "pid-exhaustion.warn=0.85"],
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let (code, doc) = check_json(&args);
+        assert_eq!(code, 0, "{extra:?}: {doc:#}");
+        assert!(findings_of(&doc, "pid-exhaustion").is_empty(), "{extra:?}");
+    }
+    // --set after --config wins.
+    let (code, _) = check_json(
+        &base
+            .iter()
+            .copied()
+            .chain(["--config", toml.to_str().unwrap(), "--set", "pid-exhaustion.warn=0.5"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(code, 1);
+    // A disabled check is not run.
+    let (_, doc) = check_json(&["--root", r, "--window", "0", "--set", "pid-exhaustion.enabled=false"]);
+    assert!(!doc["host"]["checks_run"].as_array().unwrap().iter().any(|c| c == "pid-exhaustion"));
+}
+
+#[test]
+fn bad_configs_fail_clearly_naming_the_file_and_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("garbage.toml", "\u{0}[[[ not toml", "garbage.toml: not valid TOML"),
+        ("typo.toml", "[pid-exhastion]\nwarn = 0.8\n", "unknown check id \"pid-exhastion\""),
+        ("key.toml", "[pid-exhaustion]\nwran = 0.8\n", "unknown setting \"wran\""),
+        ("range.toml", "[pid-exhaustion]\nwarn = 7\n", "pid-exhaustion.warn"),
+        ("list.yaml", "- a\n- b\n", "the top level must be a table"),
+    ];
+    for (name, text, msg) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        node_doctor()
+            .args(["check", "--window", "0", "--config", p.to_str().unwrap()])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(*msg));
+    }
+    node_doctor()
+        .args(["check", "--window", "0", "--set", "pid-exhaustion.warn"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected CHECK.KEY=VALUE"));
+    node_doctor()
+        .args(["check", "--window", "0", "--config", dir.path().join("missing.toml").to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.toml: cannot read the config"));
+}
+
+#[test]
+fn checks_as_json_list_every_setting_with_its_default() {
+    let out = node_doctor().args(["checks", "--format", "json"]).output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = doc["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), node_doctor_core::checks::all().len());
+    let pid = checks.iter().find(|c| c["id"] == "pid-exhaustion").unwrap();
+    let warn = pid["settings"].as_array().unwrap().iter().find(|s| s["key"] == "warn").unwrap();
+    assert_eq!((warn["type"].as_str(), warn["default"].as_f64()), (Some("ratio"), Some(0.7)));
+    let runc = checks.iter().find(|c| c["id"] == "runc-init-hang").unwrap();
+    let t = runc["settings"].as_array().unwrap().iter().find(|s| s["key"] == "threshold").unwrap();
+    assert_eq!(t["default"], "30s");
+    // Every check has the generic settings too.
+    assert!(checks.iter().all(|c| c["settings"].as_array().unwrap().iter().any(|s| s["key"] == "enabled")));
+}
+
+#[test]
+fn runc_init_threshold_is_an_alias_of_the_setting() {
+    let rec = fixture("incident-1-runc-init").with_file_name("recording.json");
+    let rec = rec.to_str().unwrap();
+    let (_, doc) = check_json(&["--from", rec, "--only", "runc-init-hang"]);
+    assert_eq!(findings_of(&doc, "runc-init-hang").len(), 1);
+    for args in [
+        vec!["--runc-init-threshold", "1h"],
+        vec!["--set", "runc-init-hang.threshold=1h"],
+    ] {
+        let all: Vec<&str> = ["--from", rec, "--only", "runc-init-hang"].into_iter().chain(args).collect();
+        let (_, doc) = check_json(&all);
+        assert!(findings_of(&doc, "runc-init-hang").is_empty());
+    }
+}
+
+#[test]
+fn the_log_monitor_has_an_explain_page() {
+    node_doctor()
+        .args(["explain", "log-monitor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("# log-monitor"));
+}

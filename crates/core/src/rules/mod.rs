@@ -14,6 +14,11 @@
 pub mod npd;
 pub mod pack;
 
+/// The id of findings from the log monitor (`node-doctor logs`).
+pub const LOG_MONITOR: &str = "log-monitor";
+/// Its explain page.
+pub const LOG_MONITOR_DOC: &str = include_str!("log_monitor.md");
+
 use crate::attribution::{parse_cgroup_path, short_id};
 pub use crate::finding::RuleKind;
 use crate::finding::{Evidence, Finding, LogMatch, Measure, Severity, Subject, SubjectKind, key};

@@ -64,7 +64,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<u8> {
     let host = Host::open(&args.root.root).map_err(anyhow::Error::msg)?;
     let now = host.kernel.now_ms();
     let opts = Options {
-        check: "log-monitor".into(),
+        check: node_doctor_core::rules::LOG_MONITOR.into(),
         follow: args.follow,
         since_ms: args
             .since
