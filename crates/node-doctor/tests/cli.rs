@@ -297,23 +297,57 @@ fn per_check_settings_from_a_config_file_or_set() {
         &base
             .iter()
             .copied()
-            .chain(["--config", toml.to_str().unwrap(), "--set", "pid-exhaustion.warn=0.5"])
+            .chain([
+                "--config",
+                toml.to_str().unwrap(),
+                "--set",
+                "pid-exhaustion.warn=0.5",
+            ])
             .collect::<Vec<_>>(),
     );
     assert_eq!(code, 1);
     // A disabled check is not run.
-    let (_, doc) = check_json(&["--root", r, "--window", "0", "--set", "pid-exhaustion.enabled=false"]);
-    assert!(!doc["host"]["checks_run"].as_array().unwrap().iter().any(|c| c == "pid-exhaustion"));
+    let (_, doc) = check_json(&[
+        "--root",
+        r,
+        "--window",
+        "0",
+        "--set",
+        "pid-exhaustion.enabled=false",
+    ]);
+    assert!(
+        !doc["host"]["checks_run"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "pid-exhaustion")
+    );
 }
 
 #[test]
 fn bad_configs_fail_clearly_naming_the_file_and_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &str, &str)] = &[
-        ("garbage.toml", "\u{0}[[[ not toml", "garbage.toml: not valid TOML"),
-        ("typo.toml", "[pid-exhastion]\nwarn = 0.8\n", "unknown check id \"pid-exhastion\""),
-        ("key.toml", "[pid-exhaustion]\nwran = 0.8\n", "unknown setting \"wran\""),
-        ("range.toml", "[pid-exhaustion]\nwarn = 7\n", "pid-exhaustion.warn"),
+        (
+            "garbage.toml",
+            "\u{0}[[[ not toml",
+            "garbage.toml: not valid TOML",
+        ),
+        (
+            "typo.toml",
+            "[pid-exhastion]\nwarn = 0.8\n",
+            "unknown check id \"pid-exhastion\"",
+        ),
+        (
+            "key.toml",
+            "[pid-exhaustion]\nwran = 0.8\n",
+            "unknown setting \"wran\"",
+        ),
+        (
+            "range.toml",
+            "[pid-exhaustion]\nwarn = 7\n",
+            "pid-exhaustion.warn",
+        ),
         ("list.yaml", "- a\n- b\n", "the top level must be a table"),
     ];
     for (name, text, msg) in cases {
@@ -331,27 +365,57 @@ fn bad_configs_fail_clearly_naming_the_file_and_the_setting() {
         .code(2)
         .stderr(predicate::str::contains("expected CHECK.KEY=VALUE"));
     node_doctor()
-        .args(["check", "--window", "0", "--config", dir.path().join("missing.toml").to_str().unwrap()])
+        .args([
+            "check",
+            "--window",
+            "0",
+            "--config",
+            dir.path().join("missing.toml").to_str().unwrap(),
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("missing.toml: cannot read the config"));
+        .stderr(predicate::str::contains(
+            "missing.toml: cannot read the config",
+        ));
 }
 
 #[test]
 fn checks_as_json_list_every_setting_with_its_default() {
-    let out = node_doctor().args(["checks", "--format", "json"]).output().unwrap();
+    let out = node_doctor()
+        .args(["checks", "--format", "json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = doc["checks"].as_array().unwrap();
     assert_eq!(checks.len(), node_doctor_core::checks::all().len());
     let pid = checks.iter().find(|c| c["id"] == "pid-exhaustion").unwrap();
-    let warn = pid["settings"].as_array().unwrap().iter().find(|s| s["key"] == "warn").unwrap();
-    assert_eq!((warn["type"].as_str(), warn["default"].as_f64()), (Some("ratio"), Some(0.7)));
+    let warn = pid["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "warn")
+        .unwrap();
+    assert_eq!(
+        (warn["type"].as_str(), warn["default"].as_f64()),
+        (Some("ratio"), Some(0.7))
+    );
     let runc = checks.iter().find(|c| c["id"] == "runc-init-hang").unwrap();
-    let t = runc["settings"].as_array().unwrap().iter().find(|s| s["key"] == "threshold").unwrap();
+    let t = runc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "threshold")
+        .unwrap();
     assert_eq!(t["default"], "30s");
     // Every check has the generic settings too.
-    assert!(checks.iter().all(|c| c["settings"].as_array().unwrap().iter().any(|s| s["key"] == "enabled")));
+    assert!(checks.iter().all(|c| {
+        c["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["key"] == "enabled")
+    }));
 }
 
 #[test]
@@ -364,7 +428,10 @@ fn runc_init_threshold_is_an_alias_of_the_setting() {
         vec!["--runc-init-threshold", "1h"],
         vec!["--set", "runc-init-hang.threshold=1h"],
     ] {
-        let all: Vec<&str> = ["--from", rec, "--only", "runc-init-hang"].into_iter().chain(args).collect();
+        let all: Vec<&str> = ["--from", rec, "--only", "runc-init-hang"]
+            .into_iter()
+            .chain(args)
+            .collect();
         let (_, doc) = check_json(&all);
         assert!(findings_of(&doc, "runc-init-hang").is_empty());
     }

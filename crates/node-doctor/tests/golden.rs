@@ -145,7 +145,10 @@ fn the_documents_follow_the_contract() {
         assert!(parsed.is_ok(), "{s}: {:?}\n{doc:#}", parsed.err());
         for f in doc["findings"].as_array().unwrap() {
             assert!(
-                f["key"].as_str().unwrap().starts_with(&format!("{}/", f["check"].as_str().unwrap())),
+                f["key"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{}/", f["check"].as_str().unwrap())),
                 "{s}: a key starts with its check id: {f:#}"
             );
         }

@@ -49,7 +49,9 @@ pub fn explain(id: &str) -> anyhow::Result<u8> {
     let doc = match checks::by_id(id) {
         Some(c) => c.doc,
         // Not a check but a finding id: the log monitor's.
-        None if id == node_doctor_core::rules::LOG_MONITOR => node_doctor_core::rules::LOG_MONITOR_DOC,
+        None if id == node_doctor_core::rules::LOG_MONITOR => {
+            node_doctor_core::rules::LOG_MONITOR_DOC
+        }
         None => bail!("unknown check id {id:?}; `node-doctor checks` lists them"),
     };
     write_stdout(doc)?;
