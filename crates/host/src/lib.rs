@@ -16,6 +16,7 @@ pub mod collect;
 pub mod fixture;
 pub mod fs;
 pub mod kernel;
+pub mod klog;
 pub mod logmon;
 pub mod parse;
 pub mod sampler;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => cli::logs::run(args),
         Command::Snapshot(args) => cli::snapshot::run(args),
         Command::Checks { format } => cli::explain::list(*format),
+        Command::Agent(args) => cli::agent::run(args),
         Command::Explain { id } => cli::explain::explain(id),
     };
     match result {

@@ -21,6 +21,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN, CRIT, GROWTH_MIN],
+    condition: Some(super::ConditionDef {
+        type_: "FileDescriptorLeak",
+        true_reason: "ProcessNearFdLimit",
+        false_reason: "FdCountsWithinLimits",
+    }),
     run,
 };
 

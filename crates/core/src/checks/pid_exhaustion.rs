@@ -30,6 +30,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN, CRIT, CGROUP_WARN, CGROUP_CRIT],
+    condition: Some(super::ConditionDef {
+        type_: "PIDExhaustion",
+        true_reason: "TasksNearLimit",
+        false_reason: "TasksWithinLimits",
+    }),
     run,
 };
 
