@@ -30,7 +30,7 @@ use node_doctor_core::model::{Recording, Snapshot, Source};
 use node_doctor_core::rules::{RuleSet, RuleSpec, npd, pack};
 use node_doctor_host::Host;
 use node_doctor_host::logmon::{self, Monitor};
-use publish::{EventSpec, Kube, PublishError};
+use publish::{Desired, EventSpec, Kube, event_sender, publisher};
 use server::Shared;
 use settings::AgentSettings;
 use state::{Persisted, StateDir};
@@ -57,14 +57,14 @@ pub struct Args {
     pub revision: String,
 }
 
-fn log(msg: impl std::fmt::Display) {
+pub(crate) fn log(msg: impl std::fmt::Display) {
     eprintln!(
         "{} node-doctor agent: {msg}",
         node_doctor_core::time::rfc3339_seconds(wall_ms())
     );
 }
 
-fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -82,15 +82,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Blocking collections still stuck in the kernel are not waited for.
     rt.shutdown_timeout(Duration::from_secs(2));
     result
-}
-
-/// What the publisher should hold on the Node.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Desired {
-    own: Vec<CondState>,
-    npd: Vec<CondState>,
-    /// The first full evaluation after adoption is done: publishing may start.
-    ready: bool,
 }
 
 enum LogMsg {
@@ -249,6 +240,13 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         }
     }
     log("stopping");
+    // Events already queued (a condition that just turned True) get a moment to go out.
+    if kube.is_some() {
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end && events.lock().map(|q| !q.is_empty()).unwrap_or(false) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let _ = shutdown_tx.send(true);
     log_stop.store(true, Ordering::Relaxed);
     engine.save();
@@ -268,7 +266,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
 }
 
 async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
+    let mut config = match kubeconfig {
         Some(p) => {
             let kc = kube::config::Kubeconfig::read_from(p)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
@@ -277,6 +275,13 @@ async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kub
         }
         None => kube::Config::infer().await?,
     };
+    // The agent has its own backoff and must see each failure (to count it and move on):
+    // kube's default retry would hold a request through 15 retries of a 503, up to minutes.
+    config.default_retry = false;
+    // A hung API server must not hold the publisher: requests end in bounded time.
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(15));
+    config.write_timeout = Some(Duration::from_secs(15));
     Ok(kube::Client::try_from(config)?)
 }
 
@@ -738,165 +743,6 @@ impl Engine {
             q.push(ev, false);
             let dropped = q.take_dropped();
             self.metrics.events(q.len(), dropped);
-        }
-    }
-}
-
-/// Adopts the Node's conditions, then applies what the engine wants: on change, and every
-/// heartbeat (with jitter). Errors back off (1 s doubling to 60 s) and are counted; the
-/// API server being down only delays publishing.
-async fn publisher(
-    kube: Kube,
-    mut desired: watch::Receiver<Desired>,
-    adopt_tx: mpsc::Sender<publish::NodeInfo>,
-    metrics: Arc<Metrics>,
-    heartbeat_ms: u64,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut backoff = Duration::from_secs(1);
-    // Adoption first: nothing is written before the Node's conditions are known.
-    loop {
-        match kube.get_node().await {
-            Ok(node) => {
-                metrics.publish("node", "ok", wall_ms());
-                let _ = adopt_tx.send(node).await;
-                break;
-            }
-            Err(e) => {
-                metrics.publish("node", e.label(), wall_ms());
-                log(format!(
-                    "reading Node {}: {e} (retrying in {}s)",
-                    kube.node,
-                    backoff.as_secs()
-                ));
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(60));
-    }
-    let mut published: Option<Desired> = None;
-    let mut last_write = Instant::now();
-    let mut npd_blocked = false;
-    backoff = Duration::from_secs(1);
-    loop {
-        let cur = desired.borrow_and_update().clone();
-        // Jitter from the node name: nodes do not heartbeat in lockstep.
-        let jitter = Duration::from_millis(
-            kube.node
-                .bytes()
-                .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)))
-                % 30_000,
-        );
-        let heartbeat_due = last_write.elapsed() >= Duration::from_millis(heartbeat_ms) + jitter;
-        let changed = published
-            .as_ref()
-            .is_none_or(|p| p.own != cur.own || p.npd != cur.npd);
-        let mut failed = false;
-        if cur.ready && (changed || heartbeat_due) {
-            let now = wall_ms();
-            match kube.apply(catalog::OWN_MANAGER, true, &cur.own, now).await {
-                Ok(()) => metrics.publish("conditions", "ok", now),
-                Err(e) => {
-                    metrics.publish("conditions", e.label(), now);
-                    log(format!("applying conditions: {e}"));
-                    failed = true;
-                }
-            }
-            if !npd_blocked
-                && (!cur.npd.is_empty() || published.as_ref().is_some_and(|p| !p.npd.is_empty()))
-            {
-                match kube.apply(catalog::NPD_MANAGER, false, &cur.npd, now).await {
-                    Ok(()) => metrics.publish("npd_conditions", "ok", now),
-                    Err(PublishError::Conflict(m)) => {
-                        metrics.publish("npd_conditions", "conflict", now);
-                        log(format!(
-                            "node-problem-detector owns some of the NPD-named conditions ({m}); leaving them to it"
-                        ));
-                        npd_blocked = true;
-                    }
-                    Err(e) => {
-                        metrics.publish("npd_conditions", e.label(), now);
-                        log(format!("applying NPD-named conditions: {e}"));
-                        failed = true;
-                    }
-                }
-            }
-            if !failed {
-                published = Some(cur);
-                last_write = Instant::now();
-                backoff = Duration::from_secs(1);
-            }
-        }
-        let wait = if failed {
-            let b = backoff;
-            backoff = (backoff * 2).min(Duration::from_secs(60));
-            b
-        } else {
-            Duration::from_secs(5)
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            r = desired.changed(), if !failed => { if r.is_err() { return; } }
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-    }
-}
-
-/// Posts queued Events, oldest first, backing off while the API server refuses.
-async fn event_sender(
-    kube: Kube,
-    queue: Arc<Mutex<EventQueue>>,
-    metrics: Arc<Metrics>,
-    instance: String,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut backoff = Duration::from_secs(1);
-    let mut seq: u64 = 0;
-    let mut node_uid: Option<String> = None;
-    loop {
-        if node_uid.is_none()
-            && let Ok(n) = kube.get_node().await
-        {
-            node_uid = n.uid;
-        }
-        let next = queue.lock().ok().and_then(|q| q.front().cloned());
-        let wait = match next {
-            None => Duration::from_millis(500),
-            Some(ev) => {
-                seq = seq.wrapping_add(1);
-                let body =
-                    publish::event_body(&kube.node, node_uid.as_deref(), &instance, seq, &ev);
-                match kube.post_event(&body).await {
-                    Ok(()) => {
-                        metrics.publish("events", "ok", wall_ms());
-                        if let Ok(mut q) = queue.lock() {
-                            // The front is still ours unless the queue overflowed meanwhile.
-                            if q.front() == Some(&ev) {
-                                q.pop();
-                            }
-                            metrics.events(q.len(), q.take_dropped());
-                        }
-                        backoff = Duration::from_secs(1);
-                        Duration::ZERO
-                    }
-                    Err(e) => {
-                        metrics.publish("events", e.label(), wall_ms());
-                        let b = backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
-                        b
-                    }
-                }
-            }
-        };
-        if wait.is_zero() {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
         }
     }
 }

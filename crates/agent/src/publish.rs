@@ -10,10 +10,16 @@
 //! away by itself (node-problem-detector's stale conditions after a config change), and
 //! nothing of kubelet's or another manager's is touched.
 
+use crate::catalog;
 use crate::conditions::{CondState, Status};
+use crate::events::EventQueue;
+use crate::metrics::Metrics;
 use kube::core::params::{GetParams, Patch, PatchParams, PostParams};
 use node_doctor_core::time::rfc3339_seconds;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
 
 /// How a request failed, as the agent acts on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -226,4 +232,171 @@ impl Kube {
 /// Whether a condition is one node-doctor should write: present in what it configures.
 pub fn status_of(s: &str) -> Option<Status> {
     Status::parse(s)
+}
+
+/// What the publisher should hold on the Node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    pub own: Vec<CondState>,
+    pub npd: Vec<CondState>,
+    /// The first full evaluation after adoption is done: publishing may start.
+    pub ready: bool,
+}
+
+/// Adopts the Node's conditions, then applies what the engine wants: on change, and every
+/// heartbeat (with jitter). Errors back off (1 s doubling to 60 s) and are counted; the
+/// API server being down only delays publishing.
+pub async fn publisher(
+    kube: Kube,
+    mut desired: watch::Receiver<Desired>,
+    adopt_tx: mpsc::Sender<NodeInfo>,
+    metrics: Arc<Metrics>,
+    heartbeat_ms: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    // Adoption first: nothing is written before the Node's conditions are known.
+    loop {
+        match kube.get_node().await {
+            Ok(node) => {
+                metrics.publish("node", "ok", crate::wall_ms());
+                let _ = adopt_tx.send(node).await;
+                break;
+            }
+            Err(e) => {
+                metrics.publish("node", e.label(), crate::wall_ms());
+                crate::log(format!(
+                    "reading Node {}: {e} (retrying in {}s)",
+                    kube.node,
+                    backoff.as_secs()
+                ));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+    let mut published: Option<Desired> = None;
+    let mut last_write = Instant::now();
+    let mut npd_blocked = false;
+    backoff = Duration::from_secs(1);
+    loop {
+        let cur = desired.borrow_and_update().clone();
+        // Jitter from the node name: nodes do not heartbeat in lockstep.
+        let jitter = Duration::from_millis(
+            kube.node
+                .bytes()
+                .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)))
+                % 30_000,
+        );
+        let heartbeat_due = last_write.elapsed() >= Duration::from_millis(heartbeat_ms) + jitter;
+        let changed = published
+            .as_ref()
+            .is_none_or(|p| p.own != cur.own || p.npd != cur.npd);
+        let mut failed = false;
+        if cur.ready && (changed || heartbeat_due) {
+            let now = crate::wall_ms();
+            match kube.apply(catalog::OWN_MANAGER, true, &cur.own, now).await {
+                Ok(()) => metrics.publish("conditions", "ok", now),
+                Err(e) => {
+                    metrics.publish("conditions", e.label(), now);
+                    crate::log(format!("applying conditions: {e}"));
+                    failed = true;
+                }
+            }
+            if !npd_blocked
+                && (!cur.npd.is_empty() || published.as_ref().is_some_and(|p| !p.npd.is_empty()))
+            {
+                match kube.apply(catalog::NPD_MANAGER, false, &cur.npd, now).await {
+                    Ok(()) => metrics.publish("npd_conditions", "ok", now),
+                    Err(PublishError::Conflict(m)) => {
+                        metrics.publish("npd_conditions", "conflict", now);
+                        crate::log(format!(
+                            "node-problem-detector owns some of the NPD-named conditions ({m}); leaving them to it"
+                        ));
+                        npd_blocked = true;
+                    }
+                    Err(e) => {
+                        metrics.publish("npd_conditions", e.label(), now);
+                        crate::log(format!("applying NPD-named conditions: {e}"));
+                        failed = true;
+                    }
+                }
+            }
+            if !failed {
+                published = Some(cur);
+                last_write = Instant::now();
+                backoff = Duration::from_secs(1);
+            }
+        }
+        let wait = if failed {
+            let b = backoff;
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+            b
+        } else {
+            Duration::from_secs(5)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            r = desired.changed(), if !failed => { if r.is_err() { return; } }
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Posts queued Events, oldest first, backing off while the API server refuses.
+pub async fn event_sender(
+    kube: Kube,
+    queue: Arc<Mutex<EventQueue>>,
+    metrics: Arc<Metrics>,
+    instance: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    let mut seq: u64 = 0;
+    let mut node_uid: Option<String> = None;
+    loop {
+        if node_uid.is_none()
+            && let Ok(n) = kube.get_node().await
+        {
+            node_uid = n.uid;
+        }
+        let next = queue.lock().ok().and_then(|q| q.front().cloned());
+        let wait = match next {
+            None => Duration::from_millis(500),
+            Some(ev) => {
+                seq = seq.wrapping_add(1);
+                let body = event_body(&kube.node, node_uid.as_deref(), &instance, seq, &ev);
+                match kube.post_event(&body).await {
+                    Ok(()) => {
+                        metrics.publish("events", "ok", crate::wall_ms());
+                        if let Ok(mut q) = queue.lock() {
+                            // The front is still ours unless the queue overflowed meanwhile.
+                            if q.front() == Some(&ev) {
+                                q.pop();
+                            }
+                            metrics.events(q.len(), q.take_dropped());
+                        }
+                        backoff = Duration::from_secs(1);
+                        Duration::ZERO
+                    }
+                    Err(e) => {
+                        metrics.publish("events", e.label(), crate::wall_ms());
+                        let b = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                        b
+                    }
+                }
+            }
+        };
+        if wait.is_zero() {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
 }
