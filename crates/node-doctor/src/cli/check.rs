@@ -17,7 +17,11 @@ pub fn load_recording(path: &Path) -> anyhow::Result<Recording> {
     let name = path.display().to_string();
     let bytes = super::settings::read_user_file(path, MAX_RECORDING)
         .with_context(|| format!("{name}: cannot read snapshot"))?;
-    Ok(Recording::from_slice(&name, &bytes)?)
+    let rec = Recording::from_slice(&name, &bytes)?;
+    for r in &rec.repairs {
+        eprintln!("node-doctor: {name}: repaired on load: {r}");
+    }
+    Ok(rec)
 }
 
 /// The host under `root`, refusing a directory that is no host root at all (no `proc/`):
