@@ -121,6 +121,33 @@ fn a_fifo_at_dev_kmsg_makes_kernel_log_unknown_without_hanging() {
     assert_eq!(doc["coverage"]["inconclusive"][0], "kernel-log");
 }
 
+/// The probe child that `statvfs` of watched paths runs in (so that a probe stuck on a dead
+/// FUSE mount cannot keep `check` from exiting; the live test makes that fault): one JSON
+/// answer per run, and `check` of a tree read as live measures through it.
+#[test]
+fn watched_filesystems_are_probed_through_the_probe_child() {
+    let dir = fixture_copy("healthy");
+    std::fs::remove_file(dir.path().join(".node-doctor-fixture.json")).unwrap();
+    std::fs::create_dir_all(dir.path().join("var/lib/kubelet")).unwrap();
+    let probe = |kind: &str, path: &str| -> Value {
+        let out = node_doctor()
+            .arg("__probe")
+            .arg(dir.path())
+            .args([kind, path])
+            .timeout(QUICK)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 1);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert!(probe("p", "/var/lib/kubelet")["Found"]["block_size"].as_u64() > Some(0));
+    assert_eq!(probe("p", "/var/lib/docker"), "Missing");
+    let (code, doc, stderr) = check_root(dir.path(), &["--only", "disk-pressure"]);
+    assert!(matches!(code, 0 | 1), "{stderr}");
+    assert!(doc["unknown"].as_array().unwrap().is_empty(), "{doc:#}");
+}
+
 // ---- Bounded cost -----------------------------------------------------------------------
 
 /// Guards: a sysctl file that reads endlessly was read whole (5.5 GiB RSS). A 5 GiB sparse
