@@ -8,6 +8,13 @@
 //! or pid it touches); while a call with that key is still blocked, a new one is not started
 //! and reports [`Blocking::StillBlocked`] at once, and at most [`MAX_STUCK`] calls may be
 //! blocked at a time.
+//!
+//! A thread stuck in an uninterruptible wait also keeps its process from exiting: exit_group
+//! kills the other threads, but one in `wait_event` (a FUSE request the server has read and
+//! never answers, fs/fuse/dev.c `request_wait_answer`) stays, and the parent's `wait` does
+//! not return until it is gone (the report is printed, the command never ends). So calls that
+//! can wait that way run in a child process where one is available ([`crate::probe`]): the
+//! thread here only waits on a pipe, which exit interrupts.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, mpsc};
@@ -41,22 +48,44 @@ pub fn blocked_now() -> usize {
     in_flight().len()
 }
 
-/// Runs `f` on its own thread and waits until `deadline`.
-pub fn run<T: Send + 'static>(
-    key: &str,
-    deadline: Instant,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Blocking<T> {
+/// A call started on its own thread ([`start`]), or why it was not.
+pub enum Started<T> {
+    Running(mpsc::Receiver<T>),
+    Not(Blocking<T>),
+}
+
+impl<T> Started<T> {
+    /// Its answer, if it comes by `deadline`; else it is abandoned.
+    pub fn wait(self, deadline: Instant) -> Blocking<T> {
+        match self {
+            Started::Not(b) => b,
+            Started::Running(rx) => {
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(r) => Blocking::Done(r),
+                    Err(mpsc::RecvTimeoutError::Timeout) => Blocking::TimedOut,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        Blocking::Refused("the call's thread ended without an answer".into())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Starts `f` on its own thread under `key`, without waiting: several calls can then be
+/// waited for against one deadline (paths below one dead mount cost one timeout, not one
+/// each).
+pub fn start<T: Send + 'static>(key: &str, f: impl FnOnce() -> T + Send + 'static) -> Started<T> {
     {
         let mut map = in_flight();
         if let Some(&since) = map.get(key) {
-            return Blocking::StillBlocked { since };
+            return Started::Not(Blocking::StillBlocked { since });
         }
         if map.len() >= MAX_STUCK {
-            return Blocking::Refused(format!(
+            return Started::Not(Blocking::Refused(format!(
                 "{} calls are already blocked in the kernel; not starting another",
                 map.len()
-            ));
+            )));
         }
         map.insert(key.to_string(), Instant::now());
     }
@@ -71,15 +100,18 @@ pub fn run<T: Send + 'static>(
         });
     if let Err(e) = spawned {
         in_flight().remove(key);
-        return Blocking::Refused(format!("cannot start a thread: {e}"));
+        return Started::Not(Blocking::Refused(format!("cannot start a thread: {e}")));
     }
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(r) => Blocking::Done(r),
-        Err(mpsc::RecvTimeoutError::Timeout) => Blocking::TimedOut,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Blocking::Refused("the call's thread ended without an answer".into())
-        }
-    }
+    Started::Running(rx)
+}
+
+/// Runs `f` on its own thread and waits until `deadline`.
+pub fn run<T: Send + 'static>(
+    key: &str,
+    deadline: Instant,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Blocking<T> {
+    start(key, f).wait(deadline)
 }
 
 /// `run` with a timeout from now, capped by an overall deadline.

@@ -611,23 +611,6 @@ fn a_tree_without_pipe_sizes_finds_the_pipes_but_says_why_it_cannot_size_them() 
     );
 }
 
-/// A copy of a scenario's tree, to damage or extend in a test.
-pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        let t = entry.file_type().unwrap();
-        if t.is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_tree(&entry.path(), &dest);
-        } else if t.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
 /// The healthy tree with a kubelet filesystem mounted and `statvfs` answers for it: what a
 /// full /var/lib/kubelet looks like, checked without root, a tmpfs or this machine's disks.
 fn with_kubelet_fs(blocks_avail: u64, files_free: u64) -> tempfile::TempDir {

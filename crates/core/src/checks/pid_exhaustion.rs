@@ -85,6 +85,14 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
                         .into(),
                 );
             }
+            // Hierarchies are found in the mount table: without it no pids cgroup was
+            // walked, which must not read as "no pod near its pids.max".
+            if s.mounts.is_none() && c.v2_mount.is_none() && c.v1_mounts.is_empty() {
+                outcome.unknown.push(format!(
+                    "pids cgroups not read: no mount table to find the hierarchies in ({})",
+                    s.why_missing("proc/1/mountinfo")
+                ));
+            }
         }
         None => outcome.unknown.push(s.not_collected("pids cgroups")),
     }

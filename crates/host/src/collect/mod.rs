@@ -75,7 +75,7 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
     }
     if needs.filesystems {
         timed(&mut s, "filesystems", deadline, |s| {
-            let f = filesystems::read(&host.fs, s.mounts.as_deref(), deadline, &mut s.unavailable);
+            let f = filesystems::read(host, s.mounts.as_deref(), deadline, &mut s.unavailable);
             s.filesystems = Some(f);
         });
     }
