@@ -94,7 +94,12 @@ enum LogMsg {
 
 async fn main_loop(args: Args) -> anyhow::Result<()> {
     let settings = AgentSettings::from_config(&args.config).map_err(anyhow::Error::msg)?;
-    let host = Host::open(&args.root).map_err(anyhow::Error::msg)?;
+    // Probes of watched filesystems run in children of this executable (the binary answers
+    // `__probe`): a statvfs stuck on a dead FUSE/NFS mount then blocks a child we can
+    // abandon, never one of the agent's threads (see host::probe).
+    let host = Host::open(&args.root)
+        .map_err(anyhow::Error::msg)?
+        .probe_in_child("/proc/self/exe");
     let state_dir = StateDir::open(&args.state_dir).map_err(|e| {
         anyhow::anyhow!(
             "{}: cannot use the state directory: {e}",
