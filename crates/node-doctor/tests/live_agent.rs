@@ -402,3 +402,26 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
     assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
     assert_eq!(agent.terminate(), Some(0));
 }
+
+#[test]
+fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
+    let promtool = tool("ND_PROMTOOL")
+        .expect("ND_PROMTOOL: scripts/deps.sh extracts promtool (Debian prometheus)");
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    for args in [
+        &["check", "rules", "alerts.rules.yaml"][..],
+        &["test", "rules", "alerts.test.yaml"][..],
+    ] {
+        let out = std::process::Command::new(&promtool)
+            .args(args)
+            .current_dir(&deploy)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
