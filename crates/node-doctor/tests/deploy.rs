@@ -97,7 +97,10 @@ fn the_daemonset_has_the_privileges_it_needs_and_no_more() {
     assert_eq!(pod["hostPID"], true);
     assert_eq!(pod["priorityClassName"], "system-node-critical");
     assert_eq!(pod["tolerations"], json!([{"operator": "Exists"}]));
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     assert!(pod.get("hostNetwork").is_none(), "no host network");
     let c = &pod["containers"][0];
     let sc = &c["securityContext"];
@@ -112,7 +115,10 @@ fn the_daemonset_has_the_privileges_it_needs_and_no_more() {
     assert_eq!(res["requests"], json!({"cpu": "10m", "memory": "40Mi"}));
     assert_eq!(res["limits"], json!({"memory": "128Mi"}), "no CPU limit");
     // The downward API names the node and the pod.
-    for (var, field) in [("NODE_NAME", "spec.nodeName"), ("POD_NAME", "metadata.name")] {
+    for (var, field) in [
+        ("NODE_NAME", "spec.nodeName"),
+        ("POD_NAME", "metadata.name"),
+    ] {
         let env = c["env"].as_array().unwrap();
         let e = env.iter().find(|e| e["name"] == var).unwrap();
         assert_eq!(e["valueFrom"]["fieldRef"]["fieldPath"], field);

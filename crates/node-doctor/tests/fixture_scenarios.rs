@@ -379,7 +379,9 @@ fn kernel_5_4_killed_nfs_reader_is_a_stuck_container_stop() {
 #[test]
 fn a_runtime_daemon_growing_while_a_container_is_stuck_is_named() {
     let mut samples = two_samples("kernel-5.4");
-    // dockerd gains 64 fds and 6 threads between the samples (incident 4's leak).
+    // dockerd gains 64 fds and 6 threads between samples three minutes apart (incident 4's
+    // leak; growth is a claim over fd-leak.growth_window, two minutes by default).
+    samples[1].collected_at_ms = samples[0].collected_at_ms + 180_000;
     let d = samples[1]
         .processes
         .as_mut()
