@@ -53,6 +53,8 @@ pub struct Args {
     pub state_dir: PathBuf,
     pub kubeconfig: Option<PathBuf>,
     pub no_kubernetes: bool,
+    /// Uninstall: remove node-doctor's conditions from the Node and exit.
+    pub remove_conditions: bool,
     pub version: String,
     pub revision: String,
 }
@@ -78,7 +80,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("nd-agent")
         .build()?;
-    let result = rt.block_on(main_loop(args));
+    let result = if args.remove_conditions {
+        rt.block_on(remove_conditions(&args))
+    } else {
+        rt.block_on(main_loop(args))
+    };
     // Blocking collections still stuck in the kernel are not waited for.
     rt.shutdown_timeout(Duration::from_secs(2));
     result
@@ -270,6 +276,28 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An empty server-side apply under each of node-doctor's field managers: the API server
+/// drops exactly the conditions those managers own (kubelet's, NPD's stay). Without force:
+/// a manager owning nothing conflicts with nobody.
+async fn remove_conditions(args: &Args) -> anyhow::Result<()> {
+    let node = args
+        .node_name
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("--node-name (or NODE_NAME) names the Node to clean"))?;
+    let client = kube_client(args.kubeconfig.as_deref()).await?;
+    let kube = Kube { client, node };
+    for manager in [catalog::OWN_MANAGER, catalog::NPD_MANAGER] {
+        kube.apply(manager, false, &[], wall_ms())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: removing {manager}'s conditions: {e}", kube.node))?;
+        log(format!(
+            "{}: conditions of field manager {manager} removed",
+            kube.node
+        ));
+    }
+    Ok(())
+}
+
 async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
     let mut config = match kubeconfig {
         Some(p) => {
@@ -378,7 +406,8 @@ struct Engine {
     /// Checks run since adoption: all of them make the first full evaluation.
     since_adoption: BTreeSet<&'static str>,
     /// NPD-named conditions from log rules: when a line last set each, and its finding.
-    log_problems: BTreeMap<String, (u64, String)>,
+    /// NPD-named type → (when, the matching rule's reason, the finding's summary).
+    log_problems: BTreeMap<String, (u64, String, String)>,
     persisted: Persisted,
     metrics: Arc<Metrics>,
     shared: Arc<Shared>,
@@ -548,12 +577,14 @@ impl Engine {
             let prev_tick = now.saturating_sub(self.settings.interval_ms);
             for t in npd {
                 let v = match self.log_problems.get(&t.type_) {
-                    Some((at, msg)) if *at >= prev_tick => Verdict::Problem {
-                        reason: t.type_.clone(),
+                    // As NPD: True carries the rule's reason (DockerHung, AUFSUmountHung
+                    // under KernelDeadlock), False the condition's default reason.
+                    Some((at, reason, msg)) if *at >= prev_tick => Verdict::Problem {
+                        reason: reason.clone(),
                         message: msg.clone(),
                     },
                     _ => Verdict::Fine {
-                        reason: format!("No{}", t.type_),
+                        reason: catalog::npd_clear_reason(&t.type_),
                         message: "no matching log line recently".into(),
                     },
                 };
@@ -729,7 +760,7 @@ impl Engine {
                 .any(|t| &t.type_ == c && t.owner == Owner::Npd)
         {
             self.log_problems
-                .insert(c.clone(), (now, f.summary.clone()));
+                .insert(c.clone(), (now, lm.reason.clone(), f.summary.clone()));
         }
         let line = f
             .evidence

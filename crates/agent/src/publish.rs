@@ -120,11 +120,19 @@ pub fn apply_body(node: &str, conditions: &[CondState], heartbeat_ms: u64) -> Va
             })
         })
         .collect();
+    // No conditions: no `conditions` key at all, so the apply claims nothing and the API
+    // server removes every condition this manager owned (an explicit empty list is a value
+    // of its own in server-side apply).
+    let status = if conds.is_empty() {
+        json!({})
+    } else {
+        json!({"conditions": conds})
+    };
     json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": node},
-        "status": {"conditions": conds},
+        "status": status,
     })
 }
 

@@ -132,6 +132,10 @@ pub struct AgentArgs {
     /// Metrics only: no API server (e.g. under systemd on a plain host).
     #[arg(long)]
     pub no_kubernetes: bool,
+    /// Uninstall: take node-doctor's conditions off the Node (an empty apply under each of
+    /// its field managers, so other managers' conditions stay) and exit.
+    #[arg(long, conflicts_with = "no_kubernetes")]
+    pub remove_conditions: bool,
 }
 
 #[derive(Debug, clap::Args)]
