@@ -69,7 +69,13 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
     }
     if needs.cgroups {
         timed(&mut s, "cgroups", deadline, |s| {
-            let c = cgroups::read(fs, s.mounts.as_deref(), deadline, &mut s.unavailable);
+            let c = cgroups::read(
+                &host.fs,
+                s.mounts.as_deref(),
+                needs.memcg,
+                deadline,
+                &mut s.unavailable,
+            );
             s.cgroups = Some(c);
         });
     }
