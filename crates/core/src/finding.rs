@@ -348,6 +348,11 @@ pub mod key {
         format!("{check}/container:{id}")
     }
 
+    /// A pod by uid.
+    pub fn pod(check: &str, uid: &str) -> String {
+        format!("{check}/pod:{uid}")
+    }
+
     pub fn cgroup(check: &str, hierarchy: &str, path: &str) -> String {
         format!("{check}/cgroup:{hierarchy}:{path}")
     }

@@ -11,6 +11,7 @@ pub mod disk_pressure;
 pub mod fd_exhaustion;
 pub mod fd_leak;
 pub mod kernel_log;
+pub mod memory_thrashing;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
 pub mod runc_init_hang;
@@ -216,6 +217,7 @@ pub fn all() -> &'static [CheckDef] {
         runc_init_hang::CHECK,
         kernel_log::CHECK,
         disk_pressure::CHECK,
+        memory_thrashing::CHECK,
     ]
 }
 
