@@ -12,6 +12,7 @@ pub mod fd_exhaustion;
 pub mod fd_leak;
 pub mod kernel_log;
 pub mod memory_thrashing;
+pub mod oom_kills;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
 pub mod runc_init_hang;
@@ -218,6 +219,7 @@ pub fn all() -> &'static [CheckDef] {
         kernel_log::CHECK,
         disk_pressure::CHECK,
         memory_thrashing::CHECK,
+        oom_kills::CHECK,
     ]
 }
 
