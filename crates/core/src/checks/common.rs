@@ -204,6 +204,15 @@ pub fn change(h: &History, get: impl Fn(&Snapshot) -> Option<u64>) -> Option<Cha
     })
 }
 
+/// `to − from` with its sign ("+500", "-3", "+0").
+pub fn signed_delta(from: u64, to: u64) -> String {
+    if to >= from {
+        format!("+{}", to.saturating_sub(from))
+    } else {
+        format!("-{}", from.saturating_sub(to))
+    }
+}
+
 /// A vmstat counter (non-negative), or the sum of several.
 pub fn vmstat(s: &Snapshot, keys: &[&str]) -> Option<u64> {
     let mut found = false;

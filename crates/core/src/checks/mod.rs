@@ -8,6 +8,7 @@
 pub mod common;
 pub mod d_state_processes;
 pub mod disk_pressure;
+pub mod dying_memcgs;
 pub mod fd_exhaustion;
 pub mod fd_leak;
 pub mod kernel_log;
@@ -220,6 +221,7 @@ pub fn all() -> &'static [CheckDef] {
         disk_pressure::CHECK,
         memory_thrashing::CHECK,
         oom_kills::CHECK,
+        dying_memcgs::CHECK,
     ]
 }
 
