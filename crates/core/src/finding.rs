@@ -369,6 +369,11 @@ pub mod key {
         format!("{check}/node")
     }
 
+    /// One of several node-wide problems a check reports ("mount-leak/node:systemd-transient").
+    pub fn node_aspect(check: &str, aspect: &str) -> String {
+        format!("{check}/node:{aspect}")
+    }
+
     /// A log rule's group: the rule and whom the lines name.
     pub fn log(check: &str, rule: &str, subject: &str) -> String {
         if subject.is_empty() {

@@ -13,6 +13,7 @@ pub mod fd_exhaustion;
 pub mod fd_leak;
 pub mod kernel_log;
 pub mod memory_thrashing;
+pub mod mount_leak;
 pub mod oom_kills;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
@@ -222,6 +223,7 @@ pub fn all() -> &'static [CheckDef] {
         memory_thrashing::CHECK,
         oom_kills::CHECK,
         dying_memcgs::CHECK,
+        mount_leak::CHECK,
     ]
 }
 
