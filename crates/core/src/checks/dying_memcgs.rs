@@ -219,7 +219,13 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         .filter(|m| m.path != "/")
         .filter_map(|m| Some((m.path.as_str(), m.dying_descendants.filter(|n| *n > 0)?)))
         .collect();
-    parents.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.len().cmp(&a.0.len())));
+    // nr_dying_descendants is hierarchical: the parent that accumulates them is the deepest
+    // one holding nearly all (90 %) of the largest count, not the largest (an ancestor).
+    let most = parents.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let depth = |p: &str| p.matches('/').count();
+    parents.sort_by_key(|(p, n)| {
+        std::cmp::Reverse((n.saturating_mul(10) >= most.saturating_mul(9), depth(p), *n))
+    });
     let mount = s
         .cgroups
         .as_ref()
@@ -406,12 +412,20 @@ mod tests {
                 v2_directories: Some(80),
                 v2_dying_descendants: Some(2450),
                 v2_dying_memory: Some(2430),
-                memory: Some(vec![MemoryCgroup {
-                    path: pod.into(),
-                    hierarchy: Hierarchy::V2,
-                    dying_descendants: Some(2400),
-                    ..MemoryCgroup::default()
-                }]),
+                memory: Some(vec![
+                    MemoryCgroup {
+                        path: "/kubepods.slice".into(),
+                        hierarchy: Hierarchy::V2,
+                        dying_descendants: Some(2412),
+                        ..MemoryCgroup::default()
+                    },
+                    MemoryCgroup {
+                        path: pod.into(),
+                        hierarchy: Hierarchy::V2,
+                        dying_descendants: Some(2400),
+                        ..MemoryCgroup::default()
+                    },
+                ]),
                 ..Cgroups::default()
             }),
             ..Snapshot::default()

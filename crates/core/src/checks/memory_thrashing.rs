@@ -121,6 +121,8 @@ struct CgroupRates<'a> {
     usage_ratio: Option<f64>,
     limit_hits: Option<Change>,
     refaults: Option<Change>,
+    /// `refaults` are major faults: a v1 `memory.stat` before 5.12 has no refault counter.
+    majfaults: bool,
     some: Option<f32>,
     full: Option<f32>,
 }
@@ -150,6 +152,8 @@ fn rates<'a>(h: &History, c: &'a MemoryCgroup) -> CgroupRates<'a> {
                 .and_then(get)
         })
     };
+    let refaults = earlier(|m| m.stat.workingset_refault);
+    let majfaults = refaults.is_none() && c.stat.workingset_refault.is_none();
     CgroupRates {
         c,
         usage_ratio: c
@@ -157,7 +161,12 @@ fn rates<'a>(h: &History, c: &'a MemoryCgroup) -> CgroupRates<'a> {
             .zip(c.effective_limit())
             .map(|(u, l)| if l == 0 { 1.0 } else { frac(u, l) }),
         limit_hits: earlier(MemoryCgroup::limit_hits),
-        refaults: earlier(|m| m.stat.workingset_refault),
+        refaults: if majfaults {
+            earlier(|m| m.stat.pgmajfault)
+        } else {
+            refaults
+        },
+        majfaults,
         some: c.pressure.as_ref().map(|p| p.some.avg10),
         full: c.pressure.as_ref().and_then(|p| p.full.map(|f| f.avg10)),
     }
@@ -525,7 +534,12 @@ fn cgroup_finding(
         limit.map_or("?".into(), mib)
     );
     if let Some(x) = rate {
-        summary.push_str(&format!(", {x:.0} refaults/s"));
+        let what = if r.majfaults {
+            "major faults"
+        } else {
+            "refaults"
+        };
+        summary.push_str(&format!(", {x:.0} {what}/s"));
     }
     if let Some(x) = r.some {
         summary.push_str(&format!(", stalled {x:.0}% of the time"));
@@ -579,7 +593,12 @@ fn cgroup_finding(
         Evidence::new(
             format!("{dir}/memory.stat"),
             format!(
-                "workingset_refault {}",
+                "{} {}",
+                if r.majfaults {
+                    "pgmajfault (this kernel's v1 memory.stat has no refault counter)"
+                } else {
+                    "workingset_refault"
+                },
                 match r.refaults {
                     Some(ch) => format!(
                         "{} → {} ({:.0}/s)",
@@ -590,6 +609,7 @@ fn cgroup_finding(
                     None => c
                         .stat
                         .workingset_refault
+                        .or(c.stat.pgmajfault)
                         .map_or("not read".into(), |v| format!("{v} (one sample)")),
                 }
             ),

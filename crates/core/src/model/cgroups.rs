@@ -50,8 +50,8 @@ pub struct Cgroups {
     /// hierarchy's pod and container cgroups exist while the pod or container runs).
     pub pod_uids: Vec<String>,
     pub container_ids: Vec<String>,
-    /// The walks did not see every directory, or the id lists reached their cap: an id
-    /// missing from them may still exist.
+    /// No hierarchy that holds pods was walked in full (a v1 one on v1 and hybrid hosts,
+    /// else v2), or the id lists reached their cap: an id missing from them may still exist.
     pub ids_truncated: bool,
 }
 

@@ -73,8 +73,9 @@ pub struct MemoryEvents {
     pub oom_group_kill: u64,
 }
 
-/// The `memory.stat` fields checks use. On v1 the hierarchical `total_*` keys; on kernels
-/// before 5.9 refaults are one counter (`workingset_refault`), after it split by type.
+/// The `memory.stat` fields checks use. On v1 the hierarchical `total_*` keys. v1 has
+/// refault counters only since 5.12 (`workingset_refault_anon/_file`); v2 had one
+/// (`workingset_refault`) until 5.9 split it by type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MemoryStat {

@@ -65,7 +65,11 @@ struct Found {
     root_stat: (Option<u64>, Option<u64>),
     pod_uids: BTreeSet<String>,
     container_ids: BTreeSet<String>,
-    ids_truncated: bool,
+    /// An id set reached its cap.
+    ids_capped: bool,
+    /// Some v1 hierarchy, and the v2 one, was walked in full.
+    v1_complete: bool,
+    v2_complete: bool,
 }
 
 pub fn read(
@@ -102,6 +106,7 @@ pub fn read(
                     v2_root: true,
                 };
                 let w = walk(fs, &m.mount_point, visit, &mut found, deadline);
+                found.v2_complete = w.complete();
                 out.v2_directories = w.complete().then_some(w.dirs);
                 out.pids_truncated |= w.truncated && pids_on_v2;
                 out.v2_mount = Some(m.mount_point.clone());
@@ -126,6 +131,7 @@ pub fn read(
                     v2_root: false,
                 };
                 let w = walk(fs, &m.mount_point, visit, &mut found, deadline);
+                found.v1_complete |= w.complete();
                 out.pids_truncated |= w.truncated && visit.pids.is_some();
                 note_walk(&m.mount_point, &w, visit, unavailable);
                 for c in controllers {
@@ -153,7 +159,15 @@ pub fn read(
     }
     out.pod_uids = found.pod_uids.into_iter().collect();
     out.container_ids = found.container_ids.into_iter().collect();
-    out.ids_truncated = found.ids_truncated;
+    // Pods and containers have a cgroup in every hierarchy they are placed in, so one
+    // hierarchy seen in full lists them all: a v1 one on v1 and hybrid hosts (the hybrid
+    // unified hierarchy may hold no container at all), else v2.
+    let complete = if out.v1_mounts.is_empty() {
+        found.v2_complete
+    } else {
+        found.v1_complete
+    };
+    out.ids_truncated = found.ids_capped || !complete;
     out
 }
 
@@ -233,13 +247,15 @@ fn kept_by_path(rel: &str) -> bool {
 
 /// The memory cgroup at `dir`, when it matters (see [`kept_by_path`]; else a limit, limit
 /// hits, OOM kills or dying descendants). The files that decide are read first; the rest
-/// only for a cgroup kept. `root_stat` is the root's `memory.stat`, already read (timed).
+/// only for a cgroup kept. `root_stat` is the root's `memory.stat`, already read (timed);
+/// `cgroup_stat` the directory's `cgroup.stat` (v2), already read by the walk.
 fn read_memory_files(
     fs: &dyn HostFs,
     dir: &str,
     rel: &str,
     h: Hierarchy,
     root_stat: Option<String>,
+    cgroup_stat: Option<&str>,
 ) -> Option<MemoryCgroup> {
     let read = |f: &str| read_file(fs, dir, f);
     let mut m = MemoryCgroup {
@@ -260,7 +276,7 @@ fn read_memory_files(
             m.high_bytes = read("memory.high").and_then(|t| parse_limit(&t)).flatten();
             m.events = read("memory.events").and_then(|t| parse_events(&t));
             m.events_local = read("memory.events.local").and_then(|t| parse_events(&t));
-            m.dying_descendants = read("cgroup.stat").and_then(|t| parse_cgroup_stat(&t).0);
+            m.dying_descendants = cgroup_stat.and_then(|t| parse_cgroup_stat(t).0);
         }
     }
     let notable = m.effective_limit().is_some()
@@ -349,7 +365,7 @@ fn note_ids(rel: &str, found: &mut Found) {
             if set.len() < MAX_IDS {
                 set.insert(id);
             } else {
-                found.ids_truncated = true;
+                found.ids_capped = true;
             }
         }
     }
@@ -399,9 +415,18 @@ fn walk(
             r => r,
         };
         note_ids(rel, found);
+        // v2's cgroup.stat, read once for both its readers: the root's dying counts and
+        // each memory cgroup's dying descendants.
+        let v2_memory = visit.memory == Some(Hierarchy::V2);
+        let cgroup_stat = if v2_memory || (visit.v2_root && rel == "/") {
+            read_file(&**fs, &dir, "cgroup.stat")
+        } else {
+            None
+        };
         if visit.v2_root && rel == "/" {
-            found.root_stat = read_file(&**fs, &dir, "cgroup.stat")
-                .map(|t| parse_cgroup_stat(&t))
+            found.root_stat = cgroup_stat
+                .as_deref()
+                .map(parse_cgroup_stat)
                 .unwrap_or_default();
         }
         if let Some(h) = visit.pids {
@@ -421,7 +446,9 @@ fn walk(
             } else {
                 None
             };
-            if let Some(m) = read_memory_files(&**fs, &dir, rel, h, root_stat) {
+            if let Some(m) =
+                read_memory_files(&**fs, &dir, rel, h, root_stat, cgroup_stat.as_deref())
+            {
                 if found.memory.len() < MAX_MEMORY_KEPT {
                     found.memory.push(m);
                 } else {
@@ -435,11 +462,8 @@ fn walk(
             }
         }
     }
-    if w.truncated || w.root_error.is_some() {
-        found.ids_truncated = true;
-        if visit.memory.is_some() {
-            found.memory_truncated |= w.truncated;
-        }
+    if visit.memory.is_some() {
+        found.memory_truncated |= w.truncated;
     }
     w
 }

@@ -148,12 +148,18 @@ mod tests {
         assert_eq!(s.workingset_refault, Some(1_476_449));
         assert_eq!(s.pgmajfault, Some(9163));
         assert_eq!(s.pgscan, None);
-        // 5.4: one refault counter.
+        // v1 before 5.12 has no refault counter at all; major faults remain.
         let s = parse_memory_stat(
-            "cache 1\ntotal_cache 5\ntotal_workingset_refault 70\n",
+            "cache 1\npgmajfault 2\ntotal_cache 5\ntotal_pgmajfault 70\n",
             Hierarchy::V1,
         );
-        assert_eq!((s.file_bytes, s.workingset_refault), (Some(5), Some(70)));
+        assert_eq!(
+            (s.file_bytes, s.workingset_refault, s.pgmajfault),
+            (Some(5), None, Some(70))
+        );
+        // v2 before 5.9: one refault counter.
+        let s = parse_memory_stat("file 9\nworkingset_refault 70\n", Hierarchy::V2);
+        assert_eq!(s.workingset_refault, Some(70));
         let v2 = "anon 1000\nfile 2000\npgscan 77\npgsteal 70\nworkingset_refault_anon 1\nworkingset_refault_file 9\npgmajfault 4\n";
         let s = parse_memory_stat(v2, Hierarchy::V2);
         assert_eq!(
