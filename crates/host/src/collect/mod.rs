@@ -65,12 +65,18 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
         ..Snapshot::default()
     };
     timed(&mut s, "basics", deadline, |s| basics::read(fs, s));
-    if needs.mounts || needs.filesystems || needs.cgroups || needs.kubelet_pods || needs.systemd {
+    if needs.mounts
+        || needs.filesystems
+        || needs.cgroups
+        || needs.memcg
+        || needs.kubelet_pods
+        || needs.systemd
+    {
         timed(&mut s, "mounts", deadline, |s| {
             s.mounts = mounts::read(fs, &mut s.unavailable)
         });
     }
-    if needs.cgroups {
+    if needs.cgroups || needs.memcg {
         timed(&mut s, "cgroups", deadline, |s| {
             let c = cgroups::read(
                 &host.fs,
