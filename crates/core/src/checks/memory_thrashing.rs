@@ -180,7 +180,11 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
 
     let Some(cg) = memory_cgroups(s) else {
         outcome.unknown.push(s.not_collected("memory cgroups"));
-        outcome.inconclusive = node.is_none() && outcome.findings.is_empty();
+        // Nothing looked at: neither the node's figures nor any cgroup's.
+        outcome.inconclusive = s.pressure.memory.is_none() && s.meminfo.is_none();
+        if let Some(f) = node {
+            outcome.findings.push(f);
+        }
         return outcome;
     };
     let all: Vec<CgroupRates> = cg
@@ -807,6 +811,18 @@ mod tests {
         let out = run(&[b]);
         assert!(out.findings.is_empty());
         assert!(out.unknown[0].contains("two samples"), "{:?}", out.unknown);
+    }
+
+    #[test]
+    fn nothing_read_is_inconclusive_not_healthy() {
+        let out = run(&[Snapshot::default()]);
+        assert!(out.inconclusive && out.findings.is_empty(), "{out:?}");
+        // The node's figures without the cgroups: evaluated, partly.
+        let mut s = node(0, 25.0, 0.0, 0, 900);
+        s.cgroups = None;
+        let out = run(&[s]);
+        assert!(!out.inconclusive);
+        assert_eq!(out.findings.len(), 1);
     }
 
     #[test]

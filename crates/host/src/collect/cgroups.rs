@@ -67,7 +67,7 @@ struct Found {
     container_ids: BTreeSet<String>,
     /// An id set reached its cap.
     ids_capped: bool,
-    /// Some v1 hierarchy, and the v2 one, was walked in full.
+    /// Any v1 hierarchy, and the v2 one, was walked in full.
     v1_complete: bool,
     v2_complete: bool,
 }
