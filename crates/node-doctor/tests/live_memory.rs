@@ -12,7 +12,7 @@ use common::faults::*;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn memory_base() -> PathBuf {
@@ -102,33 +102,6 @@ fn a_container_thrashing_at_its_memory_limit_is_named_until_the_limit_is_lifted(
     drop(helper);
 }
 
-/// Runs python in `leaf` allocating far more than `limit_at`'s limit; returns its pid once
-/// the kernel killed it.
-fn oom_kill_in(cg: &mut CgroupGuard, limit_at: &Path) -> i64 {
-    std::fs::write(
-        limit_at.join("memory.limit_in_bytes"),
-        (32u64 << 20).to_string(),
-    )
-    .unwrap();
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$1" -c 'b = bytearray(256 << 20)'"#)
-        .arg(cg.leaf())
-        .arg(python3())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i64;
-    cg.children.push(child);
-    let status = cg.children.last_mut().unwrap().wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "OOM-killed"
-    );
-    pid
-}
-
 /// The oom-kills finding whose victim is `pid`.
 fn oom_finding(pid: i64) -> Value {
     let (_, doc) = check_json(&["--only", "oom-kills", "--window", "0"]);
@@ -144,7 +117,7 @@ fn an_oom_kill_at_the_containers_own_limit_says_container_limit() {
     let (rel, pod, id) = container_shaped("oomc");
     let mut cg = make_cgroup(&memory_base(), &rel);
     let leaf = cg.leaf().to_path_buf();
-    let pid = oom_kill_in(&mut cg, &leaf);
+    let pid = oom_kill_in(&mut cg, &leaf, 32 << 20);
 
     let f = oom_finding(pid);
     assert_eq!(f["key"], format!("oom-kills/container:{id}"));
@@ -173,7 +146,7 @@ fn an_oom_kill_at_the_pod_level_limit_says_pod_limit() {
     let mut cg = make_cgroup(&memory_base(), &rel);
     // The limit on the pod's cgroup, none on the container's: the kernel names the pod.
     let pod_dir = cg.leaf().parent().unwrap().to_path_buf();
-    let pid = oom_kill_in(&mut cg, &pod_dir);
+    let pid = oom_kill_in(&mut cg, &pod_dir, 32 << 20);
 
     let f = oom_finding(pid);
     assert_eq!(f["key"], format!("oom-kills/pod:{pod}"));
