@@ -323,9 +323,12 @@ fn timed_memory_stat(
         let text = read_string(&*f, &p, FILE_CAP).ok();
         (text, t.elapsed())
     });
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let (text, ms, timed_out) = match r {
-        Blocking::Done((text, took)) => (text, took.as_secs_f64() * 1000.0, false),
-        _ => (None, started.elapsed().as_secs_f64() * 1000.0, true),
+        Blocking::Done((text, took)) => (text, ms(took), false),
+        // The read of an earlier sample is still blocked: it has taken this long so far.
+        Blocking::StillBlocked { since } => (None, ms(since.elapsed()), true),
+        Blocking::TimedOut | Blocking::Refused(_) => (None, ms(started.elapsed()), true),
     };
     (
         text,
