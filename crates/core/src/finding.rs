@@ -348,6 +348,11 @@ pub mod key {
         format!("{check}/container:{id}")
     }
 
+    /// A pod by uid.
+    pub fn pod(check: &str, uid: &str) -> String {
+        format!("{check}/pod:{uid}")
+    }
+
     pub fn cgroup(check: &str, hierarchy: &str, path: &str) -> String {
         format!("{check}/cgroup:{hierarchy}:{path}")
     }
@@ -362,6 +367,11 @@ pub mod key {
 
     pub fn node(check: &str) -> String {
         format!("{check}/node")
+    }
+
+    /// One of several node-wide problems a check reports ("mount-leak/node:systemd-transient").
+    pub fn node_aspect(check: &str, aspect: &str) -> String {
+        format!("{check}/node:{aspect}")
     }
 
     /// A log rule's group: the rule and whom the lines name.

@@ -42,6 +42,11 @@ pub struct Descriptor {
     /// Pipe sizes by holder: what `pidfd_getfd` + `F_GETPIPE_SZ` would return there.
     #[serde(default)]
     pub pipes: Vec<PipeSpec>,
+    /// How long timed reads took on that host, by host path, in ms (`memory.stat` of the
+    /// memory root, whose latency dying-memcgs reports); unlisted paths took 0 ms. A
+    /// replay measures nothing of its own, so its findings do not depend on this disk.
+    #[serde(default)]
+    pub read_latency_ms: BTreeMap<String, f64>,
 }
 
 fn page() -> u64 {

@@ -118,6 +118,11 @@ pub trait HostFs: Send + Sync {
     fn file_identity(&self, rel: &str) -> Result<(u64, u64, u64), Unavailable>;
     /// Where `rel` is in the reader's own namespace, for libraries that take a path (the
     /// journal reader). The path has passed no check: prefer the methods above.
+    /// The recorded duration of a timed read of `rel`, for a replayed host (fixture tree);
+    /// `None` on a live one, where the read is timed for real.
+    fn recorded_latency(&self, _rel: &str) -> Option<std::time::Duration> {
+        None
+    }
     fn real_path(&self, rel: &str) -> PathBuf {
         self.root().join(rel.trim_start_matches('/'))
     }
@@ -495,11 +500,20 @@ pub fn pipe_inode(link: &[u8]) -> Option<u64> {
 pub struct TreeFs {
     inner: RealFs,
     statvfs: std::collections::BTreeMap<String, FsStat>,
+    latency_ms: std::collections::BTreeMap<String, f64>,
 }
 
 impl TreeFs {
-    pub fn new(inner: RealFs, statvfs: std::collections::BTreeMap<String, FsStat>) -> TreeFs {
-        TreeFs { inner, statvfs }
+    pub fn new(
+        inner: RealFs,
+        statvfs: std::collections::BTreeMap<String, FsStat>,
+        latency_ms: std::collections::BTreeMap<String, f64>,
+    ) -> TreeFs {
+        TreeFs {
+            inner,
+            statvfs,
+            latency_ms,
+        }
     }
 }
 
@@ -524,6 +538,11 @@ impl HostFs for TreeFs {
             return Ok(EntryKind::Dir);
         }
         self.inner.entry_kind(rel)
+    }
+    fn recorded_latency(&self, rel: &str) -> Option<std::time::Duration> {
+        let key = format!("/{}", rel.trim_start_matches('/'));
+        let ms = self.latency_ms.get(&key).copied().unwrap_or(0.0);
+        std::time::Duration::try_from_secs_f64(ms / 1000.0).ok()
     }
     fn statvfs(&self, rel: &str) -> Result<FsStat, Unavailable> {
         let key = format!("/{}", rel.trim_start_matches('/'));

@@ -15,12 +15,14 @@ pub fn sample(host: &Host, needs: &Needs, window: Duration, deadline: Instant) -
     if window.is_zero() || !needs.history {
         return vec![collect(host, needs, Some(deadline))];
     }
-    // The pipe scan, the kernel ring, filesystems and packages are judged on the current
-    // sample only: the first sample reads just what is compared across samples.
+    // The pipe scan, the kernel ring, filesystems, kubelet pod directories and packages are
+    // judged on the current sample only: the first sample reads just what is compared
+    // across samples.
     let first_needs = Needs {
         pipes: false,
         kernel_log: false,
         filesystems: false,
+        kubelet_pods: false,
         packages: false,
         ..*needs
     };

@@ -74,27 +74,8 @@ fn a_memcg_oom_kill_names_the_victim_and_its_container() {
     let base = PathBuf::from("/sys/fs/cgroup/memory");
     let (rel, pod, id) = container_shaped("oom");
     let mut cg = make_cgroup(&base, &rel);
-    std::fs::write(
-        cg.leaf().join("memory.limit_in_bytes"),
-        (32u64 << 20).to_string(),
-    )
-    .unwrap();
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$1" -c 'b = bytearray(256 << 20)'"#)
-        .arg(cg.leaf())
-        .arg(python3())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i64;
-    cg.children.push(child);
-    let status = cg.children[0].wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "OOM-killed"
-    );
+    let leaf = cg.leaf().to_path_buf();
+    let pid = oom_kill_in(&mut cg, &leaf, 32 << 20);
 
     let f = about(&kernel_log("memcg-oom-kill"), "pid", &Value::from(pid));
     assert_eq!(f.len(), 1);

@@ -220,7 +220,14 @@ fn a_cgroup_tree_past_the_walk_bound_is_truncated_and_said() {
     );
     let mut unavailable = Vec::new();
     let table = mounts::read(&*host.fs, &mut unavailable);
-    let c = cgroups::read_bounded(&*host.fs, table.as_deref(), None, 100, &mut unavailable);
+    let c = cgroups::read_bounded(
+        &host.fs,
+        table.as_deref(),
+        false,
+        None,
+        100,
+        &mut unavailable,
+    );
     assert!(c.pids_truncated);
     assert_eq!(c.v1_directories.get("pids"), Some(&100));
     let entry = unavailable

@@ -8,9 +8,13 @@
 pub mod common;
 pub mod d_state_processes;
 pub mod disk_pressure;
+pub mod dying_memcgs;
 pub mod fd_exhaustion;
 pub mod fd_leak;
 pub mod kernel_log;
+pub mod memory_thrashing;
+pub mod mount_leak;
+pub mod oom_kills;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
 pub mod runc_init_hang;
@@ -105,7 +109,16 @@ pub struct Needs {
     pub pipes: bool,
     /// `/proc/cgroups` and the cgroup hierarchies walked (pids limits).
     pub cgroups: bool,
+    /// The memory cgroups' files read in the same walk (implies cgroups), and one timed
+    /// read of the root's `memory.stat`.
+    pub memcg: bool,
     pub mounts: bool,
+    /// The kubelet `pods/` directories under the mount table's pod volume mounts listed
+    /// (implies mounts).
+    pub kubelet_pods: bool,
+    /// systemd's own state without D-Bus: `/run/systemd/system`, PID 1's comm, the
+    /// transient unit files (implies mounts: its mount units are the mount table).
+    pub systemd: bool,
     /// statvfs of the watched filesystems (implies mounts).
     pub filesystems: bool,
     /// The kernel's log ring.
@@ -122,7 +135,10 @@ impl Needs {
         fds: false,
         pipes: false,
         cgroups: false,
+        memcg: false,
         mounts: false,
+        kubelet_pods: false,
+        systemd: false,
         filesystems: false,
         kernel_log: false,
         packages: false,
@@ -134,13 +150,22 @@ impl Needs {
             processes: self.processes || o.processes || o.fds || o.pipes || self.fds || self.pipes,
             fds: self.fds || o.fds || self.pipes || o.pipes,
             pipes: self.pipes || o.pipes,
-            cgroups: self.cgroups || o.cgroups,
+            cgroups: self.cgroups || o.cgroups || self.memcg || o.memcg,
+            memcg: self.memcg || o.memcg,
             mounts: self.mounts
                 || o.mounts
                 || self.filesystems
                 || o.filesystems
                 || self.cgroups
-                || o.cgroups,
+                || o.cgroups
+                || self.memcg
+                || o.memcg
+                || self.kubelet_pods
+                || o.kubelet_pods
+                || self.systemd
+                || o.systemd,
+            kubelet_pods: self.kubelet_pods || o.kubelet_pods,
+            systemd: self.systemd || o.systemd,
             filesystems: self.filesystems || o.filesystems,
             kernel_log: self.kernel_log || o.kernel_log,
             packages: self.packages || o.packages,
@@ -209,6 +234,10 @@ pub fn all() -> &'static [CheckDef] {
         runc_init_hang::CHECK,
         kernel_log::CHECK,
         disk_pressure::CHECK,
+        memory_thrashing::CHECK,
+        oom_kills::CHECK,
+        dying_memcgs::CHECK,
+        mount_leak::CHECK,
     ]
 }
 

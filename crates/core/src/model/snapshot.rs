@@ -12,6 +12,7 @@ use super::cgroups::Cgroups;
 use super::fs::{FilesystemUsage, Role};
 use super::kernel::{HostInfo, LoadAverage, Meminfo, Mount, Pressure, sysctl_path};
 use super::log::KernelLog;
+use super::mount_owners::{PodsDir, Systemd};
 use super::pipes::PipeScan;
 use super::process::{Process, ScanReport};
 use super::unavailable::{Kind, Unavailable};
@@ -62,6 +63,13 @@ pub struct Snapshot {
     pub mounts: Option<Vec<Mount>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filesystems: Option<Vec<FilesystemUsage>>,
+    /// The kubelet `pods/` directories under which the mount table has pod volume mounts
+    /// (absent when not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_pods: Option<Vec<PodsDir>>,
+    /// systemd as the init system, read without D-Bus (absent when not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<Systemd>,
     /// Pipes held by processes, with owner and size (absent when not scanned).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipes: Option<PipeScan>,
@@ -232,6 +240,14 @@ impl Snapshot {
         if let Some(c) = &mut self.cgroups {
             c.pids
                 .sort_by(|a, b| (a.hierarchy, &a.path).cmp(&(b.hierarchy, &b.path)));
+            if let Some(m) = &mut c.memory {
+                m.sort_by(|a, b| (a.hierarchy, &a.path).cmp(&(b.hierarchy, &b.path)));
+                m.dedup_by(|a, b| a.hierarchy == b.hierarchy && a.path == b.path);
+            }
+            for ids in [&mut c.pod_uids, &mut c.container_ids] {
+                ids.sort_unstable();
+                ids.dedup();
+            }
         }
         if self
             .host

@@ -6,6 +6,7 @@
 pub mod basics;
 pub mod cgroups;
 pub mod filesystems;
+pub mod mount_owners;
 pub mod mounts;
 pub mod packages;
 pub mod per_pid;
@@ -23,6 +24,8 @@ pub const COLLECTORS: &[&str] = &[
     "basics",
     "mounts",
     "cgroups",
+    "kubelet_pods",
+    "systemd",
     "filesystems",
     "processes",
     "pipes",
@@ -62,15 +65,43 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
         ..Snapshot::default()
     };
     timed(&mut s, "basics", deadline, |s| basics::read(fs, s));
-    if needs.mounts || needs.filesystems || needs.cgroups {
+    if needs.mounts
+        || needs.filesystems
+        || needs.cgroups
+        || needs.memcg
+        || needs.kubelet_pods
+        || needs.systemd
+    {
         timed(&mut s, "mounts", deadline, |s| {
             s.mounts = mounts::read(fs, &mut s.unavailable)
         });
     }
-    if needs.cgroups {
+    if needs.cgroups || needs.memcg {
         timed(&mut s, "cgroups", deadline, |s| {
-            let c = cgroups::read(fs, s.mounts.as_deref(), deadline, &mut s.unavailable);
+            let c = cgroups::read(
+                &host.fs,
+                s.mounts.as_deref(),
+                needs.memcg,
+                deadline,
+                &mut s.unavailable,
+            );
             s.cgroups = Some(c);
+        });
+    }
+    if needs.kubelet_pods {
+        timed(&mut s, "kubelet_pods", deadline, |s| {
+            let p = mount_owners::kubelet_pods(
+                &host.fs,
+                s.mounts.as_deref(),
+                deadline,
+                &mut s.unavailable,
+            );
+            s.kubelet_pods = Some(p);
+        });
+    }
+    if needs.systemd {
+        timed(&mut s, "systemd", deadline, |s| {
+            s.systemd = Some(mount_owners::systemd(fs, &mut s.unavailable));
         });
     }
     if needs.filesystems {

@@ -5,4 +5,5 @@
 
 pub mod dpkg;
 pub mod kernel;
+pub mod memcg;
 pub mod process;

@@ -123,6 +123,31 @@ pub fn container_shaped(tag: &str) -> (String, String, String) {
     )
 }
 
+/// Sets a `limit`-byte v1 memory limit on `limit_at` (the leaf or one of its ancestors),
+/// runs python in `cg`'s leaf allocating far more, and returns its pid once the kernel
+/// OOM-killed it: the real `oom-kill:` line in the kernel ring, `oom_memcg` naming
+/// `limit_at`.
+pub fn oom_kill_in(cg: &mut CgroupGuard, limit_at: &Path, limit: u64) -> i64 {
+    std::fs::write(limit_at.join("memory.limit_in_bytes"), limit.to_string()).unwrap();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$1" -c 'b = bytearray(256 << 20)'"#)
+        .arg(cg.leaf())
+        .arg(python3())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i64;
+    cg.children.push(child);
+    let status = cg.children.last_mut().unwrap().wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "OOM-killed"
+    );
+    pid
+}
+
 /// The real python3 interpreter (not a version-manager shim, which forks shell scripts
 /// and would count against a small pids limit or show up as extra processes).
 pub fn python3() -> &'static Path {
