@@ -114,6 +114,16 @@ pub struct Needs {
     pub packages: bool,
     /// Compares samples (rates, "still stuck"): the one-shot sampler takes two.
     pub history: bool,
+    /// systemd's coredump.conf and drop-ins, the piped handler's program, the dump stores.
+    pub coredump: bool,
+    /// Open deleted files on filesystems over the disk-pressure band (implies filesystems;
+    /// walks fd links only when a filesystem is over the band).
+    pub deleted_files: bool,
+    /// The sysctl configuration files (sysctl.conf, sysctl.d) and the live values they set.
+    pub sysctl_conf: bool,
+    /// `/proc/sys` in the mount namespace of container processes that could write it
+    /// (root or CAP_SYS_ADMIN; implies processes).
+    pub container_mounts: bool,
 }
 
 impl Needs {
@@ -127,24 +137,36 @@ impl Needs {
         kernel_log: false,
         packages: false,
         history: false,
+        coredump: false,
+        deleted_files: false,
+        sysctl_conf: false,
+        container_mounts: false,
     };
 
     pub const fn union(self, o: Needs) -> Needs {
+        let deleted_files = self.deleted_files || o.deleted_files;
+        let container_mounts = self.container_mounts || o.container_mounts;
+        let filesystems = self.filesystems || o.filesystems || deleted_files;
         Needs {
-            processes: self.processes || o.processes || o.fds || o.pipes || self.fds || self.pipes,
+            processes: self.processes
+                || o.processes
+                || o.fds
+                || o.pipes
+                || self.fds
+                || self.pipes
+                || container_mounts,
             fds: self.fds || o.fds || self.pipes || o.pipes,
             pipes: self.pipes || o.pipes,
             cgroups: self.cgroups || o.cgroups,
-            mounts: self.mounts
-                || o.mounts
-                || self.filesystems
-                || o.filesystems
-                || self.cgroups
-                || o.cgroups,
-            filesystems: self.filesystems || o.filesystems,
+            mounts: self.mounts || o.mounts || filesystems || self.cgroups || o.cgroups,
+            filesystems,
             kernel_log: self.kernel_log || o.kernel_log,
             packages: self.packages || o.packages,
             history: self.history || o.history,
+            coredump: self.coredump || o.coredump,
+            deleted_files,
+            sysctl_conf: self.sysctl_conf || o.sysctl_conf,
+            container_mounts,
         }
     }
 

@@ -5,12 +5,16 @@
 
 pub mod basics;
 pub mod cgroups;
+pub mod container_mounts;
+pub mod coredump;
+pub mod deleted;
 pub mod filesystems;
 pub mod mounts;
 pub mod packages;
 pub mod per_pid;
 pub mod pipes;
 pub mod processes;
+pub mod sysctl_conf;
 
 use crate::Host;
 use node_doctor_core::checks::Needs;
@@ -28,6 +32,10 @@ pub const COLLECTORS: &[&str] = &[
     "pipes",
     "kernel_log",
     "packages",
+    "coredump",
+    "deleted_files",
+    "sysctl_conf",
+    "container_mounts",
 ];
 
 /// Runs collector `id` unless the run's deadline has passed (then records that it was not
@@ -79,6 +87,13 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
             s.filesystems = Some(f);
         });
     }
+    if needs.deleted_files
+        && let Some(fss) = s.filesystems.clone()
+    {
+        timed(&mut s, "deleted_files", deadline, |s| {
+            s.deleted_open = Some(deleted::read(&host.fs, &fss, deadline));
+        });
+    }
     let mut ends = Vec::new();
     if needs.processes || needs.fds || needs.pipes {
         timed(&mut s, "processes", deadline, |s| {
@@ -107,6 +122,30 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
                 &in_d,
                 deadline,
             ));
+        });
+    }
+    if needs.container_mounts
+        && let Some(mut ps) = s.processes.take()
+    {
+        timed(&mut s, "container_mounts", deadline, |_| {
+            container_mounts::read(&host.fs, &mut ps, deadline);
+        });
+        s.processes = Some(ps);
+    }
+    if needs.coredump {
+        timed(&mut s, "coredump", deadline, |s| {
+            let pattern = s.sysctls.get("kernel.core_pattern").cloned();
+            s.coredump = Some(coredump::read(
+                &host.fs,
+                pattern.as_deref(),
+                deadline,
+                &mut s.unavailable,
+            ));
+        });
+    }
+    if needs.sysctl_conf {
+        timed(&mut s, "sysctl_conf", deadline, |s| {
+            sysctl_conf::read(fs, s)
         });
     }
     if needs.kernel_log {
