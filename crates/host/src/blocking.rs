@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 /// Most abandoned calls alive at once; past it, new blocking calls are refused.
 pub const MAX_STUCK: usize = 32;
 
-/// Keys of calls running or abandoned, with when they started.
-static IN_FLIGHT: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+/// Keys of calls running or abandoned, with when they started and whether their caller gave
+/// up on them (abandoned).
+static IN_FLIGHT: Mutex<BTreeMap<String, (Instant, bool)>> = Mutex::new(BTreeMap::new());
 
 #[derive(Debug, PartialEq)]
 pub enum Blocking<T> {
@@ -32,7 +33,7 @@ pub enum Blocking<T> {
     Refused(String),
 }
 
-fn in_flight() -> std::sync::MutexGuard<'static, BTreeMap<String, Instant>> {
+fn in_flight() -> std::sync::MutexGuard<'static, BTreeMap<String, (Instant, bool)>> {
     IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -47,10 +48,22 @@ pub fn run<T: Send + 'static>(
     deadline: Instant,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Blocking<T> {
-    {
+    loop {
         let mut map = in_flight();
-        if let Some(&since) = map.get(key) {
-            return Blocking::StillBlocked { since };
+        match map.get(key) {
+            // Abandoned at an earlier deadline and not returned since: blocked in the kernel.
+            Some(&(since, true)) => return Blocking::StillBlocked { since },
+            // Another caller's call of the same key is running now (two collections of the
+            // same root at once): wait for it to finish rather than report it blocked.
+            Some(&(since, false)) => {
+                drop(map);
+                if Instant::now() >= deadline {
+                    return Blocking::StillBlocked { since };
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            None => {}
         }
         if map.len() >= MAX_STUCK {
             return Blocking::Refused(format!(
@@ -58,7 +71,8 @@ pub fn run<T: Send + 'static>(
                 map.len()
             ));
         }
-        map.insert(key.to_string(), Instant::now());
+        map.insert(key.to_string(), (Instant::now(), false));
+        break;
     }
     let (tx, rx) = mpsc::sync_channel(1);
     let owned_key = key.to_string();
@@ -75,7 +89,13 @@ pub fn run<T: Send + 'static>(
     }
     match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(r) => Blocking::Done(r),
-        Err(mpsc::RecvTimeoutError::Timeout) => Blocking::TimedOut,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            // Given up on: later calls of the key report it blocked until it returns.
+            if let Some(e) = in_flight().get_mut(key) {
+                e.1 = true;
+            }
+            Blocking::TimedOut
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Blocking::Refused("the call's thread ended without an answer".into())
         }
@@ -99,6 +119,31 @@ pub fn run_for<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_concurrent_call_of_the_same_key_is_waited_for_not_reported_blocked() {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let first = std::thread::spawn(move || {
+            run(
+                "test-key-2",
+                Instant::now() + Duration::from_secs(5),
+                move || {
+                    let _ = go_rx.recv();
+                    1
+                },
+            )
+        });
+        // The first call is running (not abandoned): a second one waits for it.
+        while !in_flight().contains_key("test-key-2") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let second =
+            std::thread::spawn(|| run("test-key-2", Instant::now() + Duration::from_secs(5), || 2));
+        std::thread::sleep(Duration::from_millis(20));
+        go_tx.send(()).unwrap();
+        assert_eq!(first.join().unwrap(), Blocking::Done(1));
+        assert_eq!(second.join().unwrap(), Blocking::Done(2));
+    }
 
     #[test]
     fn a_blocked_call_is_abandoned_and_not_started_again() {
