@@ -18,6 +18,7 @@ const SCENARIOS: &[&str] = &[
     "kernel-5.4",
     "cgroup-v2-pids",
     "incident-1-runc-init",
+    "incident-3-coredumps",
 ];
 
 fn normalized(scenario: &str) -> Value {

@@ -6,6 +6,8 @@
 //! (`<id>.md` next to its source, shown by `node-doctor explain`).
 
 pub mod common;
+pub mod coredump_storm;
+pub mod coredump_to_host;
 pub mod d_state_processes;
 pub mod disk_pressure;
 pub mod fd_exhaustion;
@@ -15,6 +17,7 @@ pub mod pid_exhaustion;
 pub mod pipe_quota;
 pub mod runc_init_hang;
 pub mod stuck_container_stop;
+pub mod sysctl_drift;
 pub mod zombie_processes;
 
 use crate::config::{CheckSettings, Config, GENERIC, SettingDef};
@@ -217,6 +220,9 @@ pub fn all() -> &'static [CheckDef] {
         runc_init_hang::CHECK,
         kernel_log::CHECK,
         disk_pressure::CHECK,
+        coredump_to_host::CHECK,
+        coredump_storm::CHECK,
+        sysctl_drift::CHECK,
     ]
 }
 
