@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Snapshot(args) => cli::snapshot::run(args),
         Command::Checks { format } => cli::explain::list(*format),
         Command::Explain { id } => cli::explain::explain(id),
+        Command::Sysctl(args) => cli::sysctl::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

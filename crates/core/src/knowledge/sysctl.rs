@@ -476,7 +476,21 @@ impl Knowledge {
             }
         });
         let runc = self.runc(&name, PodNamespaces::default());
-        let set_from_a_pod = if namespacing.is_namespaced() {
+        let child_netns = self.child_netns(&name, kernel);
+        let set_from_a_pod = if child_netns == Some(ChildNetns::ReadOnly) {
+            "Read-only in a pod's network namespace (mode 0444, the host's value): a pod cannot set it; a \
+             privileged pod in the host's network namespace changes it for the host and every hostNetwork pod."
+                .to_string()
+        } else if !namespacing.is_namespaced() && namespacing.family != Namespace::Global {
+            format!(
+                "Global on this kernel ({} per {} namespace only from {}): the kubelet and runc may accept it, but a \
+                 pod's namespace has no such entry, so the runtime's write fails (open /proc/sys/...: no such file \
+                 or directory); written from a privileged pod it changes the whole node.",
+                name,
+                namespacing.family.as_str(),
+                namespacing.since.map(|v| v.to_string()).unwrap_or_default()
+            )
+        } else if namespacing.is_namespaced() {
             format!(
                 "Per {} namespace: a pod with its own {} namespace sets its own copy; other pods and \
                  the host keep theirs.",
@@ -495,7 +509,7 @@ impl Knowledge {
             name: name.clone(),
             kernel,
             namespacing,
-            child_netns: self.child_netns(&name, kernel),
+            child_netns,
             kubelet: KubeletView {
                 kubernetes: kubernetes.map(|k| k.minor()),
                 known_namespace,
@@ -724,6 +738,14 @@ mod tests {
             e.kubelet.safe.as_ref().and_then(|s| s.kernel_ok),
             Some(false)
         );
+        assert!(
+            e.set_from_a_pod.contains("no such file"),
+            "{}",
+            e.set_from_a_pod
+        );
+        let e = k.explain("net.core.rmem_max", v("6.18"), v("1.32"));
+        assert_eq!(e.child_netns, Some(ChildNetns::ReadOnly));
+        assert!(e.set_from_a_pod.starts_with("Read-only"));
 
         let e = k.explain("kernel/pid_max", v("6.18"), None);
         assert_eq!(e.name, "kernel.pid_max");
