@@ -7,6 +7,7 @@
 //! deadline-bounded worker ([`crate::blocking`]).
 
 use super::filesystems::PROBE_TIMEOUT;
+use super::mounts::host_relative;
 use crate::blocking::{self, Blocking};
 use crate::fs::{DEFAULT_CAP, EntryKind, HostFs, read_string};
 use crate::parse::conf::systemd_section;
@@ -66,8 +67,12 @@ pub fn read(
         match &p.mode {
             // A handler whose path has no specifier is looked up on the host.
             Mode::Pipe { program, .. } if program.starts_with('/') && !program.contains('%') => {
+                // The pattern names a path in the host's mount namespace; read from outside
+                // the host root (a test tree with the host's /proc), it carries the root as
+                // a prefix, like the mount table does.
+                let rel = host_relative(program, &fs.root().to_string_lossy());
                 let exists = matches!(
-                    fs.entry_kind(program),
+                    fs.entry_kind(&rel),
                     Ok(EntryKind::File | EntryKind::Symlink)
                 );
                 out.handler = Some(HandlerFile {
