@@ -227,7 +227,7 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
     }
     if !looked {
         return Outcome::unknown(
-            "neither the kernel log, the dump stores nor the processes were read",
+            s.not_collected("the kernel log, the dump stores and the processes"),
         );
     }
 

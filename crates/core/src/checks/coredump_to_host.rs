@@ -88,7 +88,7 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         Err(e) => return Outcome::unknown(e),
     };
     if s.coredump.is_none() {
-        return Outcome::unknown(s.not_collected("the core dump configuration"));
+        return Outcome::unknown(s.not_collected("the core dump configuration files"));
     }
     let k = match knowledge() {
         Ok(k) => k,

@@ -97,7 +97,8 @@ impl Outcome {
 }
 
 /// What a check needs collected. The collectors that run are the union over the checks
-/// selected: `check --only disk-pressure` reads no process.
+/// selected: `check --only disk-pressure` runs no process scan (it walks fd links only when
+/// a filesystem is over its band, to name holders of deleted files).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     /// `/proc/PID/{stat,status,cgroup,limits}` of every process.

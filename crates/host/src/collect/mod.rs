@@ -1,6 +1,7 @@
 //! Collectors: each reads one part of the host into the [`Snapshot`]. Which ones run
 //! follows from what the selected checks need ([`Needs`]): `check --only disk-pressure`
-//! walks no process, no fd and no kernel ring. Each collector's wall time is recorded in the
+//! runs no process scan and reads no kernel ring (it walks fd links only when a filesystem
+//! is over the band: the holders of open deleted files). Each collector's wall time is recorded in the
 //! snapshot (`timings`), so a slow one shows.
 
 pub mod basics;
