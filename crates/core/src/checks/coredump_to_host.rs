@@ -53,9 +53,9 @@ struct Dest {
     /// "systemd-coredump (Storage=external)", "a custom handler /opt/x", "the crashing
     /// container's writable layer".
     via: String,
-    /// The filesystem the bytes land on, and how it was chosen.
-    fs: Option<&'static str>,
+    /// The host directory the bytes land in, and how it was chosen.
     dir: Option<String>,
+    dir_note: Option<&'static str>,
     /// The most one core writes, by configuration (`None`: unbounded).
     cap: Option<u64>,
     /// RLIMIT_CORE is enforced (by the kernel, or a handler given `%c` that honours it).
@@ -243,7 +243,9 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
     // Configured sanely: a handler or a host path is configured and no container's core
     // comes near the room it has.
     let configured = !matches!(pattern.mode, Mode::File { relative: true, .. });
-    if total == 0 && containers > 0 && configured {
+    // Bounded only when something was seen to be bounded (not when no limits were readable).
+    let judged = !small.is_empty() || capped > 0;
+    if total == 0 && containers > 0 && configured && judged {
         let why = if small.is_empty() {
             format!(
                 "no container process can dump ({capped} capped by RLIMIT_CORE{})",
@@ -295,8 +297,8 @@ fn destination(
     }
     let mut dest = Dest {
         via: String::new(),
-        fs: None,
         dir: None,
+        dir_note: None,
         cap: None,
         rlimit_enforced: false,
         writes_nothing: None,
@@ -336,7 +338,7 @@ fn destination(
                 }
                 .to_string(),
             );
-            dest.fs = Some("the store's filesystem");
+            dest.dir_note = Some("the store's filesystem");
             if c.max_core_bytes() == 0 {
                 dest.writes_nothing = Some(format!(
                     "systemd-coredump has Storage={storage} and ProcessSizeMax=0 (nothing is written)"
@@ -362,7 +364,7 @@ fn destination(
                 handler.map_or("?", |h| h.storage.as_str())
             );
             dest.dir = handler.map(|h| h.storage.clone());
-            dest.fs = Some("the store's filesystem");
+            dest.dir_note = Some("the store's filesystem");
             dest.rlimit_enforced = p.passes_rlimit && handler.is_some_and(|h| h.honours_rlimit);
         }
         (Mode::Pipe { program, .. }, None) => {
@@ -370,7 +372,7 @@ fn destination(
             // It runs in the host's mount namespace as root: whatever it writes is on the
             // host; where is its own business. The root filesystem is the assumption.
             dest.dir = Some("/".into());
-            dest.fs = Some("assumed: the host's root filesystem");
+            dest.dir_note = Some("assumed: the host's root filesystem");
             dest.evidence.push(Evidence::new(
                 program.clone(),
                 "a custom handler: where it stores cores is not known; it runs as root in the host's \
@@ -396,12 +398,12 @@ fn destination(
                     .map(|f| f.first_path().to_string())
                     .unwrap_or_else(|| "/".into()),
             );
-            dest.fs = Some("the container runtime's filesystem");
+            dest.dir_note = Some("the container runtime's filesystem");
         }
         (Mode::Socket { path }, _) => {
             dest.via = format!("a coredump socket server ({path})");
             dest.dir = Some("/".into());
-            dest.fs = Some("assumed: the host's root filesystem");
+            dest.dir_note = Some("assumed: the host's root filesystem");
         }
     }
     dest
@@ -536,7 +538,7 @@ fn container_finding(
                     human_bytes(f.bytes_avail()),
                     human_bytes(f.blocks_total.saturating_mul(f.block_size)),
                     pct(f.blocks_used_ratio().unwrap_or(0.0)),
-                    dest.fs.unwrap_or("")
+                    dest.dir_note.unwrap_or("")
                 ),
             )
             .with_threshold(format!("critical when one core is {} of it", pct(crit))),
