@@ -359,7 +359,9 @@ fn command_finding(
         summary.push_str(&format!(
             ", {} over core_pipe_limit{}",
             n(st.skipped, "dump skipped", "dumps skipped"),
-            pipe_limit.map(|l| format!(" ({l})")).unwrap_or_default()
+            pipe_limit
+                .map(|l| format!(" (now {l})"))
+                .unwrap_or_default()
         ));
     }
     if st.stored > 0 {
