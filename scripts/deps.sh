@@ -30,5 +30,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# promtool and prometheus (Debian's `prometheus`) for the agent's metrics tests: the package
+# is downloaded and unpacked under target/tools, not installed (no server is started by it).
+tools=${ND_TOOLS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target/tools}
+if [ ! -x "$tools/prometheus/usr/bin/promtool" ] || [ ! -x "$tools/prometheus/usr/bin/prometheus" ]; then
+  echo "unpacking Debian's prometheus (promtool, prometheus) into $tools/prometheus"
+  mkdir -p "$tools"
+  dl=$(mktemp -d)
+  chmod 777 "$dl"
+  (cd "$dl" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; })
+  rm -rf "$tools/prometheus"
+  dpkg-deb -x "$dl"/prometheus_*.deb "$tools/prometheus"
+  rm -rf "$dl"
+fi
+
 command -v cargo >/dev/null || { echo "cargo is missing: this machine kind ships a Rust toolchain" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true

@@ -16,4 +16,8 @@ if cargo tree -p node-doctor-core -e normal --prefix none | grep -E '^(rustix|sd
 fi
 cargo test --workspace --locked
 bash scripts/test-unprivileged.sh
-cargo test --locked -p node-doctor --features live
+# The live tests: real faults on this host (one test binary at a time: they share sysctls,
+# cgroups and mounts; tests/common/faults.rs serializes those within and across binaries).
+tools=${ND_TOOLS_DIR:-$PWD/target/tools}
+ND_PROMTOOL=$tools/prometheus/usr/bin/promtool ND_PROMETHEUS=$tools/prometheus/usr/bin/prometheus \
+  cargo test --locked -p node-doctor --features live

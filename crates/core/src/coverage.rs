@@ -27,8 +27,10 @@ pub fn of(history: &History, report: &Report) -> Coverage {
                 Some(_) => "without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: ".to_string(),
                 None => String::new(),
             };
+            // `fd/` is the owner's alone (0500); `limits` and `status` are world-readable
+            // (fs/proc/base.c), so what is missed is each process's fds and the pipes in them.
             notes.push(format!(
-                "{who}{} processes of other users not inspected (their open fds, limits and pipes)",
+                "{who}{} processes of other users not inspected (their open fds and pipes)",
                 scan.fds_denied
             ));
         }

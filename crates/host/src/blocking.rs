@@ -7,7 +7,15 @@
 //! Abandoned threads must not pile up in a long-running agent: each call has a key (the path
 //! or pid it touches); while a call with that key is still blocked, a new one is not started
 //! and reports [`Blocking::StillBlocked`] at once, and at most [`MAX_STUCK`] calls may be
-//! blocked at a time.
+//! blocked at a time. A call of a key another caller is running right now (not abandoned)
+//! waits for it, up to [`CONCURRENT_WAIT`].
+//!
+//! A thread stuck in an uninterruptible wait also keeps its process from exiting: exit_group
+//! kills the other threads, but one in `wait_event` (a FUSE request the server has read and
+//! never answers, fs/fuse/dev.c `request_wait_answer`) stays, and the parent's `wait` does
+//! not return until it is gone (the report is printed, the command never ends). So calls that
+//! can wait that way run in a child process where one is available ([`crate::probe`]): the
+//! thread here only waits on a pipe, which exit interrupts.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, mpsc};
@@ -19,6 +27,11 @@ pub const MAX_STUCK: usize = 32;
 /// Keys of calls running or abandoned, with when they started and whether their caller gave
 /// up on them (abandoned).
 static IN_FLIGHT: Mutex<BTreeMap<String, (Instant, bool)>> = Mutex::new(BTreeMap::new());
+
+/// How long a call waits for another caller's call of the same key that is still running (not
+/// abandoned) before reporting it blocked: two collections of one root at once (the agent's
+/// and an on-demand one, parallel tests) must not take each other for a dead mount.
+pub const CONCURRENT_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, PartialEq)]
 pub enum Blocking<T> {
@@ -42,23 +55,54 @@ pub fn blocked_now() -> usize {
     in_flight().len()
 }
 
-/// Runs `f` on its own thread and waits until `deadline`.
-pub fn run<T: Send + 'static>(
-    key: &str,
-    deadline: Instant,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Blocking<T> {
+/// A call started on its own thread ([`start`]), or why it was not.
+pub enum Started<T> {
+    /// Under way: its answer will come on the receiver; the key marks it abandoned if its
+    /// caller gives up.
+    Running(mpsc::Receiver<T>, String),
+    Not(Blocking<T>),
+}
+
+impl<T> Started<T> {
+    /// Its answer, if it comes by `deadline`; else it is abandoned.
+    pub fn wait(self, deadline: Instant) -> Blocking<T> {
+        match self {
+            Started::Not(b) => b,
+            Started::Running(rx, key) => {
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(r) => Blocking::Done(r),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // Given up on: later calls of the key report it blocked until it
+                        // returns.
+                        if let Some(e) = in_flight().get_mut(&key) {
+                            e.1 = true;
+                        }
+                        Blocking::TimedOut
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        Blocking::Refused("the call's thread ended without an answer".into())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Starts `f` on its own thread under `key`, without waiting: several calls can then be
+/// waited for against one deadline (paths below one dead mount cost one timeout, not one
+/// each).
+pub fn start<T: Send + 'static>(key: &str, f: impl FnOnce() -> T + Send + 'static) -> Started<T> {
+    let waiting_since = Instant::now();
     loop {
         let mut map = in_flight();
         match map.get(key) {
             // Abandoned at an earlier deadline and not returned since: blocked in the kernel.
-            Some(&(since, true)) => return Blocking::StillBlocked { since },
-            // Another caller's call of the same key is running now (two collections of the
-            // same root at once): wait for it to finish rather than report it blocked.
+            Some(&(since, true)) => return Started::Not(Blocking::StillBlocked { since }),
+            // Another caller's call of the key is running now: wait for it a little.
             Some(&(since, false)) => {
                 drop(map);
-                if Instant::now() >= deadline {
-                    return Blocking::StillBlocked { since };
+                if waiting_since.elapsed() >= CONCURRENT_WAIT {
+                    return Started::Not(Blocking::StillBlocked { since });
                 }
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
@@ -66,10 +110,10 @@ pub fn run<T: Send + 'static>(
             None => {}
         }
         if map.len() >= MAX_STUCK {
-            return Blocking::Refused(format!(
+            return Started::Not(Blocking::Refused(format!(
                 "{} calls are already blocked in the kernel; not starting another",
                 map.len()
-            ));
+            )));
         }
         map.insert(key.to_string(), (Instant::now(), false));
         break;
@@ -85,21 +129,18 @@ pub fn run<T: Send + 'static>(
         });
     if let Err(e) = spawned {
         in_flight().remove(key);
-        return Blocking::Refused(format!("cannot start a thread: {e}"));
+        return Started::Not(Blocking::Refused(format!("cannot start a thread: {e}")));
     }
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(r) => Blocking::Done(r),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            // Given up on: later calls of the key report it blocked until it returns.
-            if let Some(e) = in_flight().get_mut(key) {
-                e.1 = true;
-            }
-            Blocking::TimedOut
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Blocking::Refused("the call's thread ended without an answer".into())
-        }
-    }
+    Started::Running(rx, key.to_string())
+}
+
+/// Runs `f` on its own thread and waits until `deadline`.
+pub fn run<T: Send + 'static>(
+    key: &str,
+    deadline: Instant,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Blocking<T> {
+    start(key, f).wait(deadline)
 }
 
 /// `run` with a timeout from now, capped by an overall deadline.

@@ -155,8 +155,40 @@ impl Kernel for RealKernel {
     }
 
     /// Opens `dev/kmsg` under the root without blocking, and only if it is the kernel's log
-    /// device: a `/dev/zero`-like device there would otherwise be read forever.
+    /// device: a `/dev/zero`-like device there would otherwise be read forever. Where the
+    /// open is refused (a container without `privileged`: the device cgroup), the ring is
+    /// read through `klogctl` instead (CAP_SYSLOG), and `via()` says so.
     fn open_kmsg(&self) -> Result<Box<dyn KmsgReader>, Unavailable> {
+        match self.open_dev_kmsg() {
+            Err(u) if u.kind == Kind::Denied => match crate::klog::Klog::open() {
+                Ok(k) => Ok(Box::new(k)),
+                Err(e) => Err(Unavailable::new(
+                    "dev/kmsg",
+                    Kind::Denied,
+                    format!("{}; and {e}", u.reason),
+                )),
+            },
+            r => r,
+        }
+    }
+
+    /// Only the live procfs of our own PID namespace has pids we can open.
+    fn pipe_sizer(&self, fs: &dyn HostFs) -> Result<Box<dyn PipeSizer>, String> {
+        let me = self.reader().pid.to_string();
+        match fs.read_link("proc/self") {
+            Ok(p) if p == me => Ok(Box::new(crate::collect::pipes::PidfdSizer::new(fs))),
+            Ok(_) => Err("the root's proc is another PID namespace's: pipe sizes need our own".into()),
+            Err(_) => Err(
+                "the root's proc is not a live procfs (a fixture or copied tree): pipe sizes can only \
+                 be read from live fds"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl RealKernel {
+    fn open_dev_kmsg(&self) -> Result<Box<dyn KmsgReader>, Unavailable> {
         let rel = "dev/kmsg";
         let root = rustix::fs::open(
             &self.root,
@@ -186,20 +218,6 @@ impl Kernel for RealKernel {
             ));
         }
         Ok(Box::new(DevKmsg { fd }))
-    }
-
-    /// Only the live procfs of our own PID namespace has pids we can open.
-    fn pipe_sizer(&self, fs: &dyn HostFs) -> Result<Box<dyn PipeSizer>, String> {
-        let me = self.reader().pid.to_string();
-        match fs.read_link("proc/self") {
-            Ok(p) if p == me => Ok(Box::new(crate::collect::pipes::PidfdSizer::new(fs))),
-            Ok(_) => Err("the root's proc is another PID namespace's: pipe sizes need our own".into()),
-            Err(_) => Err(
-                "the root's proc is not a live procfs (a fixture or copied tree): pipe sizes can only \
-                 be read from live fds"
-                    .into(),
-            ),
-        }
     }
 }
 

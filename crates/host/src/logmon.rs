@@ -13,9 +13,10 @@ use crate::sources::file::{Follower, TimeFormat};
 use crate::sources::journal::{self, JournalFollower};
 use crate::sources::kmsg;
 use node_doctor_core::finding::Finding;
-use node_doctor_core::model::log::{SourceError, SourceStats};
+use node_doctor_core::model::log::{Position, SourceError, SourceStats};
 use node_doctor_core::model::{Kind, LogRecord, Source, Unavailable};
 use node_doctor_core::rules::{Matcher, RuleSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,12 @@ pub struct Options {
     pub since_ms: Option<u64>,
     /// Timestamp format of file sources.
     pub time_format: TimeFormat,
+    /// Positions persisted by an earlier run, by source label: following resumes there
+    /// (a kmsg position only within the same boot).
+    pub resume: BTreeMap<String, Position>,
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`), to tell a kmsg position of an
+    /// earlier boot.
+    pub boot_id: Option<String>,
 }
 
 impl Default for Options {
@@ -40,6 +47,8 @@ impl Default for Options {
             follow: false,
             since_ms: None,
             time_format: TimeFormat::None,
+            resume: BTreeMap::new(),
+            boot_id: None,
         }
     }
 }
@@ -56,6 +65,11 @@ enum State {
     Kmsg {
         reader: Option<Box<dyn KmsgReader>>,
         next_seq: Option<u64>,
+        /// Resuming: records before this sequence number were read by an earlier run.
+        skip_below: Option<u64>,
+        /// Resuming through klogctl (no sequence numbers): records up to this time were.
+        skip_until_ms: Option<u64>,
+        last_time_ms: Option<u64>,
     },
     File {
         follower: Follower,
@@ -148,12 +162,32 @@ impl Monitor {
         let Some(st) = self.streams.get_mut(i) else {
             return;
         };
+        let resume = self.opts.resume.get(&st.label).cloned();
         let result: Result<State, Unavailable> = match &st.source {
             Source::Kmsg => kernel.open_kmsg().map(|r| {
                 st.stats.mode = Some(r.via().into());
+                let (mut skip_below, mut skip_until_ms) = (None, None);
+                if let Some(Position::Kmsg {
+                    boot_id,
+                    next_seq,
+                    last_time_ms,
+                }) = &resume
+                    && boot_id.is_some()
+                    && *boot_id == self.opts.boot_id
+                {
+                    if r.via() == "kmsg" {
+                        skip_below = Some(*next_seq);
+                    } else {
+                        skip_until_ms = *last_time_ms;
+                    }
+                }
                 State::Kmsg {
                     reader: Some(r),
-                    next_seq: None,
+                    // Expecting the resume point: a ring that wrapped past it counts as lost.
+                    next_seq: skip_below,
+                    skip_below,
+                    skip_until_ms,
+                    last_time_ms: None,
                 }
             }),
             Source::File { path, message } => {
@@ -166,7 +200,14 @@ impl Monitor {
                 };
                 // Following from "now" starts at the end; --since and one-shot from the start.
                 let from_start = !self.opts.follow || self.opts.since_ms.is_some();
-                let (follower, err) = Follower::new(fs, path, self.opts.time_format, from_start);
+                let (mut follower, err) =
+                    Follower::new(fs, path, self.opts.time_format, from_start);
+                if let Some(Position::File { dev, ino, offset }) = resume
+                    && !follower.resume(dev, ino, offset)
+                {
+                    // Rotated while we were down: the new file from its start.
+                    follower.rewind();
+                }
                 st.stats.mode = Some("poll".into());
                 match err {
                     // A follower keeps looking for a file that is not there yet.
@@ -176,9 +217,10 @@ impl Monitor {
             }
             Source::Journal(filter) => {
                 if self.opts.follow {
-                    let from = match self.opts.since_ms {
-                        Some(ms) => journal::From::Since(ms),
-                        None => journal::From::Now,
+                    let from = match (resume, self.opts.since_ms) {
+                        (Some(Position::Journal { cursor }), _) => journal::From::After(cursor),
+                        (_, Some(ms)) => journal::From::Since(ms),
+                        (_, None) => journal::From::Now,
                     };
                     JournalFollower::start(fs, filter, from).map(|f| {
                         st.stats.mode = Some("cursor".into());
@@ -282,9 +324,24 @@ impl Monitor {
         let mut error = None;
         let mut done = false;
         match &mut st.state {
-            State::Kmsg { reader, next_seq } => {
+            State::Kmsg {
+                reader,
+                next_seq,
+                skip_below,
+                skip_until_ms,
+                last_time_ms,
+            } => {
                 if let Some(r) = reader.as_mut() {
                     match kmsg::drain(&mut **r, boot, next_seq, |rec| {
+                        if skip_below.is_some_and(|s| rec.seq < s)
+                            || skip_until_ms
+                                .is_some_and(|s| rec.record.time_ms.is_some_and(|t| t <= s))
+                        {
+                            return;
+                        }
+                        if rec.record.time_ms.is_some() {
+                            *last_time_ms = rec.record.time_ms;
+                        }
                         if kmsg_floor.is_none_or(|f| rec.record.time_ms.is_none_or(|t| t >= f)) {
                             out.push(rec.record);
                         }
@@ -391,5 +448,35 @@ impl Monitor {
 
     pub fn stats(&self) -> Vec<SourceStats> {
         self.streams.iter().map(|s| s.stats.clone()).collect()
+    }
+
+    /// Where each followed source stands, to persist and resume from.
+    pub fn positions(&self) -> BTreeMap<String, Position> {
+        let mut out = BTreeMap::new();
+        for s in &self.streams {
+            let p = match &s.state {
+                State::Kmsg {
+                    next_seq: Some(seq),
+                    last_time_ms,
+                    ..
+                } => Some(Position::Kmsg {
+                    boot_id: self.opts.boot_id.clone(),
+                    next_seq: *seq,
+                    last_time_ms: *last_time_ms,
+                }),
+                State::File { follower, .. } => follower
+                    .position()
+                    .map(|(dev, ino, offset)| Position::File { dev, ino, offset }),
+                State::Journal { follower: Some(f) } => {
+                    f.cursor.clone().map(|cursor| Position::Journal { cursor })
+                }
+                _ => None,
+            };
+            // A source that failed keeps the position it had (not forgetting it).
+            if let Some(p) = p.or_else(|| self.opts.resume.get(&s.label).cloned()) {
+                out.insert(s.label.clone(), p);
+            }
+        }
+        out
     }
 }

@@ -3,23 +3,6 @@
 mod common;
 use common::*;
 use predicates::prelude::*;
-use std::path::Path;
-
-pub fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        let t = entry.file_type().unwrap();
-        if t.is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_tree(&entry.path(), &dest);
-        } else if t.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
 
 /// The healthy capture with pid_max rewritten so 81 tasks are 81%: a warning.
 fn warning_root() -> tempfile::TempDir {

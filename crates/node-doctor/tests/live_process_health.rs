@@ -215,7 +215,20 @@ fn a_process_whose_fds_keep_growing_is_reported_as_growing() {
     assert_root();
     let grower = fd_holder(8192, 16, true);
     let steady = fd_holder(8192, 300, false);
+    // Half a second is no trend: by default growth needs two minutes of samples.
     let (_, doc) = only("fd-leak", "500ms");
+    assert!(
+        findings_naming(&doc, "fd-leak", grower.pid()).is_empty(),
+        "{doc:#}"
+    );
+    let (_, doc) = check_json(&[
+        "--only",
+        "fd-leak",
+        "--window",
+        "500ms",
+        "--set",
+        "fd-leak.growth_window=400ms",
+    ]);
     let f = findings_naming(&doc, "fd-leak", grower.pid());
     assert_eq!(f.len(), 1, "{doc:#}");
     let summary = f[0]["summary"].as_str().unwrap();
@@ -318,42 +331,22 @@ fn a_frozen_container_process_with_sigkill_pending_is_stuck_until_thawed() {
     assert!(findings_naming(&doc, "stuck-container-stop", pid).is_empty());
 }
 
-/// A FUSE mount whose daemon (tests/helpers/fuse_never_answers.py) never answers; killing
-/// the daemon aborts the connection, then the mount is lazily unmounted.
-struct DeadFuse {
-    daemon: Option<Helper>,
+/// A dead FUSE mount (common/faults.rs) in a temporary directory of its own.
+struct TempFuse {
+    _fuse: DeadFuse,
     mnt: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-impl DeadFuse {
-    fn mount() -> DeadFuse {
+impl TempFuse {
+    fn mount() -> TempFuse {
         let dir = tempfile::tempdir().unwrap();
         let mnt = dir.path().join("mnt");
         std::fs::create_dir(&mnt).unwrap();
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/fuse_never_answers.py");
-        let mut daemon = Helper::spawn(Command::new(python3()).arg(script).arg(&mnt));
-        daemon.expect("mounted");
-        DeadFuse {
-            daemon: Some(daemon),
+        TempFuse {
+            _fuse: DeadFuse::mount_at(&mnt),
             mnt,
             _dir: dir,
-        }
-    }
-}
-
-impl Drop for DeadFuse {
-    fn drop(&mut self) {
-        drop(self.daemon.take());
-        let unmounted = Command::new("fusermount3")
-            .arg("-u")
-            .arg("-z")
-            .arg(&self.mnt)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
         }
     }
 }
@@ -362,7 +355,7 @@ impl Drop for DeadFuse {
 fn a_killed_reader_stuck_on_dead_fuse_is_found_and_check_still_finishes() {
     assert_root();
     let _g = serialize();
-    let fuse = DeadFuse::mount();
+    let fuse = TempFuse::mount();
     let (rel, _pod, id) = container_shaped("fuse");
     let mut cg = make_cgroup(&pids_mount(), &rel);
     let target = fuse.mnt.join("anything");
@@ -439,7 +432,7 @@ fn a_killed_reader_stuck_on_dead_fuse_is_found_and_check_still_finishes() {
 fn one_sample_cannot_judge_d_state_and_says_so() {
     assert_root();
     let _g = serialize();
-    let fuse = DeadFuse::mount();
+    let fuse = TempFuse::mount();
     let mut reader = Command::new("stat")
         .arg(fuse.mnt.join("x"))
         .spawn()

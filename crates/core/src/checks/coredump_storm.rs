@@ -34,6 +34,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[RECENT, WARN, CRIT],
+    condition: Some(super::ConditionDef {
+        type_: "CoreDumpStorm",
+        true_reason: "CrashLoopDumpingCores",
+        false_reason: "NoCoreDumpStorm",
+    }),
     run,
 };
 

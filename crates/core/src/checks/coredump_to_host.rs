@@ -33,6 +33,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN, CRIT],
+    condition: Some(super::ConditionDef {
+        type_: "CoreDumpsCanFillHost",
+        true_reason: "ContainerCoresCanFillDisk",
+        false_reason: "CoreDumpsBounded",
+    }),
     run,
 };
 

@@ -27,6 +27,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[],
+    condition: Some(super::ConditionDef {
+        type_: "ProcessesStuckInD",
+        true_reason: "UninterruptibleSleep",
+        false_reason: "NoStuckProcesses",
+    }),
     run,
 };
 

@@ -21,6 +21,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN, CRIT],
+    condition: Some(super::ConditionDef {
+        type_: "FilesystemFilling",
+        true_reason: "FilesystemNearlyFull",
+        false_reason: "FilesystemsHaveRoom",
+    }),
     run,
 };
 

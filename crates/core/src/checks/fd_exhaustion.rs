@@ -19,6 +19,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN, CRIT],
+    condition: Some(super::ConditionDef {
+        type_: "FileHandleExhaustion",
+        true_reason: "FileHandlesNearMax",
+        false_reason: "FileHandlesWithinMax",
+    }),
     run,
 };
 

@@ -22,6 +22,8 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[RECENT],
+    // Log findings become Events; permanent rules set their own (NPD) conditions.
+    condition: None,
     run,
 };
 

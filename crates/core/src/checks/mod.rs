@@ -180,14 +180,28 @@ impl Needs {
     }
 }
 
+/// The NodeCondition a check family sets in the agent (docs/conditions.md). Types and
+/// reasons are public API: remediation policies match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConditionDef {
+    /// Problem-named, True = problem ("PIDExhaustion"); never a kubelet, NPD or EKS type.
+    pub type_: &'static str,
+    /// PascalCase reason while True.
+    pub true_reason: &'static str,
+    /// PascalCase reason while False (checked and fine).
+    pub false_reason: &'static str,
+}
+
 /// A registered check: its stable id, one line saying what it looks for, its knowledge page
-/// (shown by `node-doctor explain`), what it needs, its settings, and the function.
+/// (shown by `node-doctor explain`), what it needs, its settings, the condition it sets in
+/// the agent, and the function.
 pub struct CheckDef {
     pub id: &'static str,
     pub title: &'static str,
     pub doc: &'static str,
     pub needs: Needs,
     pub settings: &'static [SettingDef],
+    pub condition: Option<ConditionDef>,
     pub run: fn(&History, &CheckSettings) -> Outcome,
 }
 

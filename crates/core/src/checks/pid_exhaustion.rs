@@ -30,6 +30,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN, CRIT, CGROUP_WARN, CGROUP_CRIT],
+    condition: Some(super::ConditionDef {
+        type_: "PIDExhaustion",
+        true_reason: "TasksNearLimit",
+        false_reason: "TasksWithinLimits",
+    }),
     run,
 };
 
@@ -79,6 +84,14 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
                     "pids cgroups: the walk stopped at its bound; some cgroups were not read"
                         .into(),
                 );
+            }
+            // Hierarchies are found in the mount table: without it no pids cgroup was
+            // walked, which must not read as "no pod near its pids.max".
+            if s.mounts.is_none() && c.v2_mount.is_none() && c.v1_mounts.is_empty() {
+                outcome.unknown.push(format!(
+                    "pids cgroups not read: no mount table to find the hierarchies in ({})",
+                    s.why_missing("proc/1/mountinfo")
+                ));
             }
         }
         None => outcome.unknown.push(s.not_collected("pids cgroups")),

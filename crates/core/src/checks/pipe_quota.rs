@@ -27,6 +27,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN],
+    condition: Some(super::ConditionDef {
+        type_: "PipeQuotaExhausted",
+        true_reason: "PipeUserPagesOverLimit",
+        false_reason: "PipeUserPagesWithinLimit",
+    }),
     run,
 };
 

@@ -27,6 +27,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[THRESHOLD],
+    condition: Some(super::ConditionDef {
+        type_: "RuncInitHung",
+        true_reason: "RuncInitBlocked",
+        false_reason: "NoRuncInitHung",
+    }),
     run,
 };
 

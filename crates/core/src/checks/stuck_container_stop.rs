@@ -27,6 +27,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[],
+    condition: Some(super::ConditionDef {
+        type_: "ContainerStopStuck",
+        true_reason: "KilledProcessStuckInD",
+        false_reason: "NoStuckStops",
+    }),
     run,
 };
 

@@ -32,6 +32,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[],
+    condition: Some(super::ConditionDef {
+        type_: "SysctlDrift",
+        true_reason: "GlobalSysctlDrifted",
+        false_reason: "SysctlsMatchNodeConfig",
+    }),
     run,
 };
 

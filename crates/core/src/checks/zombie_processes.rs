@@ -25,6 +25,11 @@ pub const CHECK: CheckDef = CheckDef {
         ..Needs::NONE
     },
     settings: &[WARN_COUNT, WARN_SHARE, CRIT_SHARE, CRIT_TASKS],
+    condition: Some(super::ConditionDef {
+        type_: "ZombieProcesses",
+        true_reason: "UnreapedZombies",
+        false_reason: "NoZombiePileUp",
+    }),
     run,
 };
 

@@ -187,3 +187,23 @@ pub struct SourceError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ms: Option<u64>,
 }
+
+/// Where a followed source stands, persisted so that a restart neither loses nor replays
+/// lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Position {
+    /// The next kmsg sequence number to read, valid within one boot; with `klogctl` (no
+    /// sequence numbers) the time of the last record read.
+    Kmsg {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        boot_id: Option<String>,
+        next_seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_time_ms: Option<u64>,
+    },
+    /// The cursor of the last journal entry read.
+    Journal { cursor: String },
+    /// The followed file's identity and offset.
+    File { dev: u64, ino: u64, offset: u64 },
+}

@@ -280,6 +280,10 @@ impl Snapshot {
 pub struct Recording {
     pub schema: String,
     pub samples: Vec<Snapshot>,
+    /// What loading repaired ("sample 0: processes sorted by pid ..."), for the caller to
+    /// tell the user: a replay of a repaired file is not a replay of the file as written.
+    #[serde(skip)]
+    pub repairs: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -303,6 +307,7 @@ impl Recording {
         Self {
             schema: RECORDING_SCHEMA.to_string(),
             samples,
+            repairs: Vec::new(),
         }
     }
 
@@ -330,13 +335,16 @@ impl Recording {
                 name: name.to_string(),
             });
         }
+        let mut repairs = Vec::new();
         for (index, s) in rec.samples.iter_mut().enumerate() {
-            s.validate().map_err(|error| RecordingError::Invalid {
+            let fixed = s.validate().map_err(|error| RecordingError::Invalid {
                 name: name.to_string(),
                 index,
                 error,
             })?;
+            repairs.extend(fixed.into_iter().map(|r| format!("sample {index}: {r}")));
         }
+        rec.repairs = repairs;
         // Oldest first: "earlier sample" and growth depend on it.
         rec.samples.sort_by_key(|s| s.collected_at_ms);
         Ok(rec)
@@ -419,5 +427,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.samples[0].collected_at_ms, 2);
+        assert!(r.repairs.is_empty());
+        let r = Recording::from_slice(
+            "x",
+            br#"{"schema":"node-doctor.snapshot/v1","samples":[{"processes":[
+                {"pid":9,"ppid":1,"comm":"b","state":"S","start_time_ticks":1},
+                {"pid":3,"ppid":1,"comm":"a","state":"S","start_time_ticks":1}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.repairs,
+            vec!["sample 0: processes sorted by pid (0 duplicates dropped)"]
+        );
     }
 }

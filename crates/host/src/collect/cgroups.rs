@@ -9,7 +9,7 @@
 
 use crate::fs::{DEFAULT_CAP, EntryKind, HostFs, read_string};
 use crate::parse::kernel::parse_proc_cgroups;
-use node_doctor_core::model::{Cgroups, Hierarchy, Mount, PidsCgroup, Unavailable};
+use node_doctor_core::model::{Cgroups, Hierarchy, Kind, Mount, PidsCgroup, Unavailable};
 use std::time::Instant;
 
 /// Directories walked per hierarchy at most.
@@ -23,6 +23,18 @@ pub fn read(
     fs: &dyn HostFs,
     mounts: Option<&[Mount]>,
     deadline: Option<Instant>,
+    unavailable: &mut Vec<Unavailable>,
+) -> Cgroups {
+    read_bounded(fs, mounts, deadline, MAX_DIRS, unavailable)
+}
+
+/// [`read`] with a bound of `max_dirs` directories per hierarchy (tests use a small one: a
+/// tree of [`MAX_DIRS`] directories takes longer to make than a test should).
+pub fn read_bounded(
+    fs: &dyn HostFs,
+    mounts: Option<&[Mount]>,
+    deadline: Option<Instant>,
+    max_dirs: u64,
     unavailable: &mut Vec<Unavailable>,
 ) -> Cgroups {
     let mut out = Cgroups::default();
@@ -49,10 +61,11 @@ pub fn read(
                     &m.mount_point,
                     pids_on_v2.then_some(Hierarchy::V2),
                     &mut pids,
-                    deadline,
+                    Bounds { max_dirs, deadline },
                 );
                 out.v2_directories = Some(w.dirs);
                 out.pids_truncated |= w.truncated && pids_on_v2;
+                w.report(&m.mount_point, unavailable);
                 out.v2_dying_descendants = fs
                     .read(&format!("{}/cgroup.stat", m.mount_point), DEFAULT_CAP)
                     .ok()
@@ -78,19 +91,10 @@ pub fn read(
                     &m.mount_point,
                     has_pids.then_some(Hierarchy::V1),
                     &mut pids,
-                    deadline,
+                    Bounds { max_dirs, deadline },
                 );
                 out.pids_truncated |= w.truncated && has_pids;
-                if w.truncated {
-                    unavailable.push(Unavailable::new(
-                        &m.mount_point,
-                        node_doctor_core::model::Kind::Truncated,
-                        format!(
-                            "truncated: the walk stopped after {} cgroups ({})",
-                            w.dirs, w.why
-                        ),
-                    ));
-                }
+                w.report(&m.mount_point, unavailable);
                 for c in controllers {
                     out.v1_directories.insert(c.to_string(), w.dirs);
                     out.v1_mounts.insert(c.to_string(), m.mount_point.clone());
@@ -161,13 +165,35 @@ struct Walk {
     why: &'static str,
 }
 
+impl Walk {
+    /// A walk that stopped early is a blind spot: recorded under the hierarchy's mount.
+    fn report(&self, mount_point: &str, unavailable: &mut Vec<Unavailable>) {
+        if self.truncated {
+            unavailable.push(Unavailable::new(
+                mount_point,
+                Kind::Truncated,
+                format!(
+                    "truncated: the walk stopped after {} cgroups ({})",
+                    self.dirs, self.why
+                ),
+            ));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    max_dirs: u64,
+    deadline: Option<Instant>,
+}
+
 /// Visits `root` and every directory below it (each is one cgroup), within the bounds.
 fn walk(
     fs: &dyn HostFs,
     root: &str,
     pids: Option<Hierarchy>,
     kept: &mut Vec<PidsCgroup>,
-    deadline: Option<Instant>,
+    Bounds { max_dirs, deadline }: Bounds,
 ) -> Walk {
     let mut w = Walk {
         dirs: 0,
@@ -179,13 +205,19 @@ fn walk(
         stack = vec!["/".into()];
     }
     while let Some(dir) = stack.pop() {
+        // A directory left to visit past the bound: the walk is cut (a tree of exactly the
+        // bound is walked whole).
+        if w.dirs >= max_dirs {
+            (w.truncated, w.why) = (true, "bound on directories");
+            break;
+        }
         let Ok(listing) = fs.read_dir(&dir, MAX_ENTRIES) else {
             continue;
         };
         w.dirs = w.dirs.saturating_add(1);
-        if w.dirs >= MAX_DIRS {
-            (w.truncated, w.why) = (true, "bound on directories");
-            break;
+        // One directory with more entries than are listed: its other children are unseen.
+        if listing.truncated {
+            (w.truncated, w.why) = (true, "bound on entries of one directory");
         }
         if w.dirs.is_multiple_of(256) && deadline.is_some_and(|d| Instant::now() >= d) {
             (w.truncated, w.why) = (true, "deadline");
@@ -246,7 +278,10 @@ mod tests {
             "/sys/fs/cgroup/pids",
             Some(Hierarchy::V1),
             &mut kept,
-            None,
+            Bounds {
+                max_dirs: MAX_DIRS,
+                deadline: None,
+            },
         );
         assert_eq!((w.dirs, w.truncated, kept.len()), (41, false, 40));
         assert!(
@@ -260,8 +295,49 @@ mod tests {
             "/sys/fs/cgroup/pids",
             Some(Hierarchy::V1),
             &mut kept,
-            Some(Instant::now()),
+            Bounds {
+                max_dirs: MAX_DIRS,
+                deadline: Some(Instant::now()),
+            },
         );
         assert!(w.dirs <= 256);
+    }
+
+    #[test]
+    fn the_directory_bound_cuts_only_a_larger_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cg");
+        for i in 0..9 {
+            std::fs::create_dir_all(root.join(format!("c{i}"))).unwrap();
+        }
+        let fs = crate::fs::RealFs::new(dir.path()).unwrap();
+        let walk_with = |max_dirs| {
+            let bounds = Bounds {
+                max_dirs,
+                deadline: None,
+            };
+            let w = walk(&fs, "/cg", None, &mut Vec::new(), bounds);
+            (w.dirs, w.truncated)
+        };
+        // 10 directories: the root and its 9 children.
+        assert_eq!(walk_with(10), (10, false));
+        assert_eq!(walk_with(9), (9, true));
+        let mut unavailable = Vec::new();
+        let w = walk(
+            &fs,
+            "/cg",
+            None,
+            &mut Vec::new(),
+            Bounds {
+                max_dirs: 3,
+                deadline: None,
+            },
+        );
+        w.report("/cg", &mut unavailable);
+        assert_eq!(unavailable.len(), 1);
+        assert_eq!(
+            (unavailable[0].path.as_str(), unavailable[0].kind),
+            ("cg", Kind::Truncated)
+        );
     }
 }

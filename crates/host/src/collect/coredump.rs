@@ -7,14 +7,14 @@
 //! deadline-bounded worker ([`crate::blocking`]).
 
 use super::filesystems::PROBE_TIMEOUT;
-use super::mounts::host_relative;
+use super::mounts::{host_relative, mount_of};
 use crate::blocking::{self, Blocking};
 use crate::fs::{DEFAULT_CAP, EntryKind, HostFs, read_string};
 use crate::parse::conf::systemd_section;
 use node_doctor_core::knowledge::coredump::{CorePattern, Mode, knowledge};
 use node_doctor_core::model::coredump::MAX_DUMP_FILES_KEPT;
 use node_doctor_core::model::{
-    ConfFile, CoredumpHost, DumpFile, DumpStore, HandlerFile, Kind, Unavailable,
+    ConfFile, CoredumpHost, DumpFile, DumpStore, HandlerFile, Kind, Mount, Unavailable,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +28,7 @@ const MAX_DROPINS: usize = 256;
 pub fn read(
     fs: &Arc<dyn HostFs>,
     core_pattern: Option<&str>,
+    mounts: Option<&[Mount]>,
     deadline: Option<Instant>,
     unavailable: &mut Vec<Unavailable>,
 ) -> CoredumpHost {
@@ -97,6 +98,19 @@ pub fn read(
     }
     store_dirs.sort();
     store_dirs.dedup();
+    // A store on a FUSE or network mount is not listed: a thread stuck on a dead server
+    // would keep the process from exiting (the filesystems collector probes those mounts in
+    // a child process and reports them).
+    let root = fs.root().to_string_lossy().into_owned();
+    let table: Vec<Mount> = mounts
+        .unwrap_or(&[])
+        .iter()
+        .map(|m| Mount {
+            mount_point: host_relative(&m.mount_point, &root),
+            ..m.clone()
+        })
+        .collect();
+    store_dirs.retain(|d| !mount_of(&table, d).is_some_and(Mount::is_remote_or_fuse));
     for dir in store_dirs {
         match list_store(fs, &dir, deadline) {
             Ok(Some(s)) => out.stores.push(s),
@@ -216,6 +230,7 @@ mod tests {
             &fs,
             Some("|/lib/systemd/systemd-coredump %P %u %g %s %t 9223372036854775808 %h %d"),
             None,
+            None,
             &mut u,
         );
         assert!(u.is_empty(), "{u:?}");
@@ -243,7 +258,13 @@ mod tests {
         );
         assert!(s.bytes >= 9000);
         // A missing handler.
-        let c = read(&fs, Some("|/usr/share/apport/apport -p%p"), None, &mut u);
+        let c = read(
+            &fs,
+            Some("|/usr/share/apport/apport -p%p"),
+            None,
+            None,
+            &mut u,
+        );
         assert_eq!(c.handler.map(|h| h.exists), Some(false));
     }
 }

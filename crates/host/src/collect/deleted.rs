@@ -13,7 +13,7 @@ use crate::fs::{HostFs, ProcError};
 use crate::parse::process::{parse_proc_cgroup, parse_stat};
 use node_doctor_core::attribution::owner_of;
 use node_doctor_core::model::fs::MAX_DELETED_KEPT;
-use node_doctor_core::model::{DeletedHolder, DeletedOpenFiles, FilesystemUsage};
+use node_doctor_core::model::{DeletedHolder, DeletedOpenFiles, FilesystemUsage, Mount};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +40,7 @@ enum One {
 pub fn read(
     fs: &Arc<dyn HostFs>,
     filesystems: &[FilesystemUsage],
+    mounts: Option<&[Mount]>,
     deadline: Option<Instant>,
 ) -> DeletedOpenFiles {
     let over: Vec<&FilesystemUsage> = filesystems
@@ -64,12 +65,36 @@ pub fn read(
     let Ok(pids) = fs.list_pids() else {
         return out;
     };
+    // A stat of a file on a FUSE or network mount can wait for a server that is gone, and
+    // a thread stuck there keeps the process from exiting: such paths are not stat'ed.
+    let root = fs.root().to_string_lossy().into_owned();
+    let remote: Arc<Vec<String>> = Arc::new(
+        mounts
+            .unwrap_or(&[])
+            .iter()
+            .filter(|m| m.is_remote_or_fuse())
+            .map(|m| m.mount_point.clone())
+            .chain(
+                mounts
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter(|m| m.is_remote_or_fuse())
+                    .map(|m| super::mounts::host_relative(&m.mount_point, &root)),
+            )
+            .collect(),
+    );
     let links = Arc::new(AtomicU64::new(0));
     let reader = fs.clone();
     let devices = Arc::new(devices);
     let budget = links.clone();
     let run = for_each_pid(pids, deadline, move |pid| {
-        walk(&*reader, pid, &devices, &budget)
+        let skip = |path: &str| {
+            remote.iter().any(|mp| {
+                mp != "/"
+                    && (path == mp || path.starts_with(&format!("{}/", mp.trim_end_matches('/'))))
+            })
+        };
+        walk(&*reader, pid, &devices, &budget, &skip)
     });
     let mut all: Vec<DeletedHolder> = Vec::new();
     for r in run.results {
@@ -101,7 +126,13 @@ pub fn read(
     out
 }
 
-fn walk(fs: &dyn HostFs, pid: i32, devices: &BTreeSet<String>, budget: &AtomicU64) -> Option<One> {
+fn walk(
+    fs: &dyn HostFs,
+    pid: i32,
+    devices: &BTreeSet<String>,
+    budget: &AtomicU64,
+    skip: &dyn Fn(&str) -> bool,
+) -> Option<One> {
     let dir = fs.open_proc(pid).ok()?;
     let stat = dir
         .read("stat", FILE_CAP)
@@ -117,7 +148,7 @@ fn walk(fs: &dyn HostFs, pid: i32, devices: &BTreeSet<String>, budget: &AtomicU6
     if budget.load(Ordering::Relaxed) >= MAX_LINKS_TOTAL {
         return Some(One::LeftOut);
     }
-    let listing = match dir.deleted_fds(MAX_LINKS_PER_PROCESS) {
+    let listing = match dir.deleted_fds(MAX_LINKS_PER_PROCESS, skip) {
         Ok(l) => l,
         Err(ProcError::Vanished) => return None,
         // Another user's fds without the capabilities: nothing to see.
@@ -198,9 +229,9 @@ mod tests {
         );
         let fs: Arc<dyn HostFs> = Arc::new(RealFs::new("/").unwrap());
         // Under the band: nothing is walked.
-        let none = read(&fs, &[usage("/x", &device, 10)], None);
+        let none = read(&fs, &[usage("/x", &device, 10)], None, None);
         assert!(none.filesystems.is_empty() && none.holders.is_empty());
-        let found = read(&fs, &[usage("/x", &device, 90)], None);
+        let found = read(&fs, &[usage("/x", &device, 90)], None, None);
         assert_eq!(found.filesystems, vec!["/x".to_string()]);
         let me = std::process::id() as i32;
         let mine: Vec<_> = found.holders.iter().filter(|h| h.pid == me).collect();

@@ -5,75 +5,48 @@
 //! `statvfs` of a mount whose FUSE or NFS server is gone blocks in the kernel, and so does
 //! `lstat` of a path below it — the `df` hang of a sick node. So the mount holding each
 //! watched path is found in the mount table (no filesystem access), and every `statvfs` or
-//! existence probe runs through [`crate::blocking`] with a short timeout: a dead mount
-//! becomes a `Timeout` entry, never a hung run.
+//! existence probe runs through [`crate::probe`] (a child process in the binary, so a stuck
+//! probe cannot keep node-doctor from exiting) with a short timeout: a dead mount becomes a
+//! `Timeout` entry, never a hung run. The probes of all watched paths start at once, so
+//! paths below one dead mount cost one timeout, not one each.
 
 use super::mounts::{host_relative, mount_of};
-use crate::blocking::{self, Blocking};
-use crate::fs::{EntryKind, FsStat, HostFs};
-use node_doctor_core::model::{FilesystemUsage, Kind, Mount, Role, Unavailable};
-use std::sync::Arc;
+use crate::Host;
+use crate::blocking::Blocking;
+use crate::fs::FsStat;
+use crate::probe::{self, Answer};
+use node_doctor_core::model::{FilesystemUsage, Mount, Role, Unavailable};
 use std::time::{Duration, Instant};
 
 /// How long one probe may block before its filesystem is reported as not answering.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-enum Probe {
-    Missing,
-    /// Exists; its filesystem's counts when asked for.
-    Found(Option<FsStat>),
-}
-
-/// Whether `path` exists (skipped for a mount point, which does) and, with `measure`, the
-/// `statvfs` of its filesystem.
-fn probe(
-    fs: &Arc<dyn HostFs>,
-    path: &str,
-    is_mount_point: bool,
-    measure: bool,
-    deadline: Option<Instant>,
-) -> Result<Probe, Unavailable> {
-    let key = format!("statvfs:{}{path}", fs.root().display());
-    let f = fs.clone();
-    let p = path.to_string();
-    let r = blocking::run_for(&key, PROBE_TIMEOUT, deadline, move || {
-        if !is_mount_point {
-            match f.entry_kind(&p) {
-                Ok(EntryKind::Dir | EntryKind::Symlink) => {}
-                Ok(_) => return Ok(Probe::Missing),
-                Err(u) if u.kind == Kind::NotFound && p != "/" => return Ok(Probe::Missing),
-                Err(u) => return Err(u),
-            }
-        }
-        if !measure {
-            return Ok(Probe::Found(None));
-        }
-        f.statvfs(&p).map(|s| Probe::Found(Some(s)))
-    });
+/// A probe's outcome as an answer (a probe that did not answer is a `Timeout` failure).
+fn answer(path: &str, r: Blocking<Answer>) -> Answer {
     match r {
-        Blocking::Done(r) => r,
-        Blocking::TimedOut => Err(Unavailable::timeout(
+        Blocking::Done(a) => a,
+        Blocking::TimedOut => Answer::Failed(Unavailable::timeout(
             path,
             "statvfs did not return: the filesystem (or a mount below it) does not answer",
         )),
-        Blocking::StillBlocked { since } => Err(Unavailable::timeout(
+        Blocking::StillBlocked { since } => Answer::Failed(Unavailable::timeout(
             path,
             format!(
                 "a statvfs started {}s ago is still blocked: the filesystem does not answer",
                 since.elapsed().as_secs()
             ),
         )),
-        Blocking::Refused(why) => Err(Unavailable::timeout(path, why)),
+        Blocking::Refused(why) => Answer::Failed(Unavailable::timeout(path, why)),
     }
 }
 
 pub fn read(
-    fs: &Arc<dyn HostFs>,
+    host: &Host,
     mounts: Option<&[Mount]>,
     deadline: Option<Instant>,
     unavailable: &mut Vec<Unavailable>,
 ) -> Vec<FilesystemUsage> {
-    let root = fs.root().to_string_lossy().into_owned();
+    let root = host.fs.root().to_string_lossy().into_owned();
     // Mount points as the host root sees them.
     let table: Option<Vec<Mount>> = mounts.map(|ms| {
         ms.iter()
@@ -83,41 +56,50 @@ pub fn read(
             })
             .collect()
     });
+    let mut wait_until = Instant::now() + PROBE_TIMEOUT;
+    if let Some(d) = deadline {
+        wait_until = wait_until.min(d);
+    }
+    let pending: Vec<_> = Role::WATCHED
+        .iter()
+        .map(|(watched, role)| {
+            let mount = table.as_deref().and_then(|t| mount_of(t, watched));
+            let is_mount_point = mount.is_some_and(|m| m.mount_point == *watched);
+            let p = probe::start(&host.probes, &host.fs, watched, is_mount_point);
+            (*watched, *role, mount, p)
+        })
+        .collect();
     let mut out: Vec<FilesystemUsage> = Vec::new();
+    // (mount id, counts) of each entry of `out`.
     let mut measured: Vec<(Option<i32>, FsStat)> = Vec::new();
-    for (watched, role) in Role::WATCHED {
-        let mount = table.as_deref().and_then(|t| mount_of(t, watched));
-        let is_mount_point = mount.is_some_and(|m| m.mount_point == *watched);
-        let id = mount.map(|m| m.mount_id);
-        // On a mount already measured: only whether the path exists is left to learn.
-        let known = id.and_then(|id| measured.iter().position(|(mid, _)| *mid == Some(id)));
-        let stat = match probe(fs, watched, is_mount_point, known.is_none(), deadline) {
-            Ok(Probe::Found(s)) => s,
-            Ok(Probe::Missing) => continue,
-            Err(u) => {
+    for (watched, role, mount, p) in pending {
+        let stat = match answer(watched, p.wait(wait_until)) {
+            Answer::Found(s) => s,
+            Answer::Missing => continue,
+            Answer::Failed(u) => {
                 unavailable.push(u);
                 continue;
             }
         };
-        // Without a mount table, the same counts mean the same filesystem.
-        let same = known.or_else(|| {
-            measured
-                .iter()
-                .position(|(mid, s)| mid.is_none() && id.is_none() && Some(*s) == stat)
+        let id = mount.map(|m| m.mount_id);
+        // The same mount, or (without a mount table) the same counts: the same filesystem.
+        let same = measured.iter().position(|(mid, s)| match (id, mid) {
+            (Some(a), Some(b)) => a == *b,
+            (None, None) => *s == stat,
+            _ => false,
         });
         if let Some(i) = same
             && let Some(fs_entry) = out.get_mut(i)
         {
-            fs_entry.paths.push((*watched).to_string());
-            fs_entry.roles.push(*role);
+            fs_entry.paths.push(watched.to_string());
+            fs_entry.roles.push(role);
             continue;
         }
-        let Some(stat) = stat else { continue };
         measured.push((id, stat));
         out.push(FilesystemUsage {
-            paths: vec![(*watched).to_string()],
-            roles: vec![*role],
-            mount_point: mount.map_or_else(|| (*watched).to_string(), |m| m.mount_point.clone()),
+            paths: vec![watched.to_string()],
+            roles: vec![role],
+            mount_point: mount.map_or_else(|| watched.to_string(), |m| m.mount_point.clone()),
             fs_type: mount.map(|m| m.fs_type.clone()),
             source: mount.and_then(|m| m.source.clone()),
             device: mount.map(|m| m.device.clone()).unwrap_or_default(),

@@ -84,7 +84,7 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
     }
     if needs.filesystems {
         timed(&mut s, "filesystems", deadline, |s| {
-            let f = filesystems::read(&host.fs, s.mounts.as_deref(), deadline, &mut s.unavailable);
+            let f = filesystems::read(host, s.mounts.as_deref(), deadline, &mut s.unavailable);
             s.filesystems = Some(f);
         });
     }
@@ -92,7 +92,8 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
         && let Some(fss) = s.filesystems.clone()
     {
         timed(&mut s, "deleted_files", deadline, |s| {
-            s.deleted_open = Some(deleted::read(&host.fs, &fss, deadline));
+            let d = deleted::read(&host.fs, &fss, s.mounts.as_deref(), deadline);
+            s.deleted_open = Some(d);
         });
     }
     let mut ends = Vec::new();
@@ -139,6 +140,7 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
             s.coredump = Some(coredump::read(
                 &host.fs,
                 pattern.as_deref(),
+                s.mounts.as_deref(),
                 deadline,
                 &mut s.unavailable,
             ));

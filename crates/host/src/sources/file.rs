@@ -185,6 +185,13 @@ impl Follower {
         self.identity.map(|(d, i)| (d, i, self.offset))
     }
 
+    /// Reads the current file from its start (a file rotated while the reader was away).
+    pub fn rewind(&mut self) {
+        self.offset = 0;
+        self.partial.clear();
+        self.partial_cut = false;
+    }
+
     /// Resumes at a persisted position when the file is still the same one.
     pub fn resume(&mut self, dev: u64, ino: u64, offset: u64) -> bool {
         if self.identity == Some((dev, ino)) {

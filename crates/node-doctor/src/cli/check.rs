@@ -17,13 +17,22 @@ pub fn load_recording(path: &Path) -> anyhow::Result<Recording> {
     let name = path.display().to_string();
     let bytes = super::settings::read_user_file(path, MAX_RECORDING)
         .with_context(|| format!("{name}: cannot read snapshot"))?;
-    Ok(Recording::from_slice(&name, &bytes)?)
+    let rec = Recording::from_slice(&name, &bytes)?;
+    for r in &rec.repairs {
+        eprintln!("node-doctor: {name}: repaired on load: {r}");
+    }
+    Ok(rec)
 }
 
 /// The host under `root`, refusing a directory that is no host root at all (no `proc/`):
 /// checking nothing there would look like a healthy node.
 pub fn open_host(root: &Path) -> anyhow::Result<Host> {
-    let host = Host::open(root).map_err(anyhow::Error::msg)?;
+    // Probes that can block forever run in children of this very executable: a thread stuck
+    // on a dead FUSE mount would keep the command from ever exiting. `/proc/self/exe` is our
+    // own image (not the host root's), and still runs if the file was replaced meanwhile.
+    let host = Host::open(root)
+        .map_err(anyhow::Error::msg)?
+        .probe_in_child("/proc/self/exe");
     if host.fs.read_dir("proc", 1).is_err() {
         bail!(
             "{} does not look like a host root: it has no proc/ directory (use the host's / or /host in a DaemonSet)",

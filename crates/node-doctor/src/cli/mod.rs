@@ -1,5 +1,6 @@
 //! The command line: argument definitions here, one file per subcommand.
 
+pub mod agent;
 pub mod check;
 pub mod explain;
 pub mod logs;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Match log rules (default pack, NPD configs) over the kernel ring, files, the journal.
     #[command(after_help = EXIT_CODES)]
     Logs(LogsArgs),
+    /// Watch this node continuously: Prometheus metrics, NodeConditions and Events (the
+    /// DaemonSet mode; docs/agent.md).
+    Agent(AgentArgs),
     /// Explain a check: symptom, evidence, cause and fix.
     Explain {
         /// Check id, as listed by `node-doctor checks`.
@@ -163,6 +167,36 @@ pub struct CheckArgs {
     /// `--set runc-init-hang.threshold=DUR`).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub runc_init_threshold: Option<Duration>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// The Node to set conditions on (the downward API's spec.nodeName in the DaemonSet).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// This pod's name (the Events' reportingInstance).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Where to serve /metrics, /healthz, /readyz and /findings.
+    #[arg(long, default_value = "0.0.0.0:9810")]
+    pub listen: std::net::SocketAddr,
+    /// Log positions, condition bookkeeping and flight recordings (a hostPath).
+    #[arg(long, default_value = "/var/lib/node-doctor")]
+    pub state_dir: PathBuf,
+    /// A kubeconfig (default: in-cluster, or KUBECONFIG).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Metrics only: no API server (e.g. under systemd on a plain host).
+    #[arg(long)]
+    pub no_kubernetes: bool,
+    /// Uninstall: take node-doctor's conditions off the Node (an empty apply under each of
+    /// its field managers, so other managers' conditions stay) and exit.
+    #[arg(long, conflicts_with = "no_kubernetes")]
+    pub remove_conditions: bool,
 }
 
 #[derive(Debug, clap::Args)]

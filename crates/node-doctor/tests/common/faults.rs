@@ -313,3 +313,96 @@ pub fn pids_with_comm(comm: &str) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect()
 }
+
+/// Mount points at or below `dir`, from our mount table.
+pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|mp| mp.starts_with(dir))
+        .collect()
+}
+
+/// The fusectl directory of the FUSE connection mounted at `mnt`: named after the mount's
+/// device number (fs/fuse/control.c `fuse_ctl_add_conn`: `sprintf("%u", fc->dev)`).
+fn fuse_connection(mnt: &Path) -> Option<PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let dev = table
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|f| f.get(4).is_some_and(|mp| Path::new(mp) == mnt))?
+        .get(2)?
+        .to_string();
+    let (major, minor) = dev.split_once(':')?;
+    let (major, minor): (u32, u32) = (major.parse().ok()?, minor.parse().ok()?);
+    // The kernel's internal dev_t: MKDEV(major, minor) = major << 20 | minor.
+    Some(PathBuf::from(format!(
+        "/sys/fs/fuse/connections/{}",
+        (major << 20) | minor
+    )))
+}
+
+/// Mounts fusectl at /sys/fs/fuse/connections unless it is there (LAB.md: mount it first).
+/// It stays mounted: other tests and tools on this host use it too.
+fn ensure_fusectl() {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if !table.lines().any(|l| l.contains(" - fusectl ")) {
+        let _ = Command::new("mount")
+            .args(["-t", "fusectl", "fusectl", "/sys/fs/fuse/connections"])
+            .status();
+    }
+}
+
+/// A FUSE filesystem whose server answers INIT and then nothing
+/// (tests/helpers/fuse_never_answers.py), mounted at `mnt`: a process that stats it waits in
+/// `request_wait_answer`, and once signalled, uninterruptibly. On drop the connection is
+/// aborted through fusectl (freeing every waiter, also probes node-doctor left blocked), the
+/// daemon is killed (closing /dev/fuse aborts it too) and the mount is lazily unmounted.
+pub struct DeadFuse {
+    daemon: Option<Helper>,
+    pub mnt: PathBuf,
+    connection: Option<PathBuf>,
+}
+
+impl DeadFuse {
+    pub fn mount_at(mnt: &Path) -> DeadFuse {
+        ensure_fusectl();
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/fuse_never_answers.py");
+        let mut daemon = Helper::spawn(Command::new(python3()).arg(script).arg(mnt));
+        let mut fuse = DeadFuse {
+            daemon: None,
+            mnt: mnt.to_path_buf(),
+            connection: None,
+        };
+        daemon.expect("mounted");
+        fuse.daemon = Some(daemon);
+        fuse.connection = fuse_connection(mnt);
+        fuse
+    }
+
+    /// Aborts the connection: every request waiting on it fails with ENOTCONN.
+    pub fn abort(&self) {
+        if let Some(c) = &self.connection {
+            let _ = std::fs::write(c.join("abort"), "1");
+        }
+    }
+}
+
+impl Drop for DeadFuse {
+    fn drop(&mut self) {
+        self.abort();
+        drop(self.daemon.take());
+        let unmounted = Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(&self.mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+    }
+}

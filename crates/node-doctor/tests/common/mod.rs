@@ -8,7 +8,7 @@ use node_doctor_core::model::Snapshot;
 use node_doctor_host::Host;
 use node_doctor_host::collect::collect;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,6 +19,48 @@ pub fn fixture(scenario: &str) -> PathBuf {
         .join("../../tests/fixtures")
         .join(scenario)
         .join("root")
+}
+
+/// A copy of a scenario's tree, to damage or extend in a test.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        let t = entry.file_type().unwrap();
+        if t.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A scenario's tree copied into a fresh temporary directory.
+pub fn fixture_copy(scenario: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture(scenario), dir.path());
+    dir
+}
+
+/// Puts a FIFO at `path` (replacing a file there, making missing parents): what a damaged or
+/// hostile tree has where a file is expected. Opening it for reading without O_NONBLOCK
+/// waits for a writer that never comes.
+pub fn mkfifo(path: &Path) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let _ = std::fs::remove_file(path);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
 }
 
 /// Everything every check needs.

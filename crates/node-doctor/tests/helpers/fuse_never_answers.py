@@ -7,7 +7,8 @@ Opens /dev/fuse, mounts it at MOUNTPOINT with mount(2) (no libfuse needed), answ
 kernel's FUSE_INIT, then reads every later request and never replies. A process that then
 stats a file under the mount waits in request_wait_answer(); once it is sent SIGKILL it
 sleeps uninterruptibly (state D, SIGKILL pending) until the connection is aborted. Killing
-this daemon closes /dev/fuse, which aborts the connection and frees every waiter.
+this daemon closes /dev/fuse, which aborts the connection and frees every waiter; so does
+writing 1 to /sys/fs/fuse/connections/<dev>/abort, after which this daemon exits quietly.
 
 Prints "mounted" when the mount is up and "request OPCODE" for each request it swallows.
 """
@@ -31,7 +32,10 @@ def main():
         sys.exit(f"mount: {os.strerror(e)}")
     print("mounted", flush=True)
     while True:
-        buf = os.read(fd, 1 << 17)
+        try:
+            buf = os.read(fd, 1 << 17)
+        except OSError:  # ENODEV: the connection was aborted (fusectl) or unmounted
+            return
         _, opcode, unique, *_ = IN_HEADER.unpack_from(buf)
         if opcode == FUSE_INIT:
             major, minor = struct.unpack_from("<II", buf, IN_HEADER.size)

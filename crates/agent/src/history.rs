@@ -1,0 +1,197 @@
+//! The agent's memory of past samples: a bounded ring of snapshots, so durations and trends
+//! are real ("growing" over minutes, "stuck" since when) instead of two samples a second
+//! apart. Bounded by count and by an estimate of the bytes the samples hold; when over, the
+//! sample closest in time to its neighbour goes (the oldest and the newest stay), so what
+//! remains still spans the same time, only more thinly.
+
+use node_doctor_core::checks::Needs;
+use node_doctor_core::model::Snapshot;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct History {
+    samples: Vec<Arc<Snapshot>>,
+    max_samples: usize,
+    max_bytes: usize,
+}
+
+/// A rough size of a snapshot in memory: its processes dominate.
+pub fn estimate_bytes(s: &Snapshot) -> usize {
+    let per_process = 600usize;
+    let processes = s
+        .process_list()
+        .iter()
+        .map(|p| {
+            per_process.saturating_add(
+                p.cgroups
+                    .iter()
+                    .map(|c| c.path.len().saturating_add(48))
+                    .sum::<usize>(),
+            )
+        })
+        .sum::<usize>();
+    let pipes = s
+        .pipes
+        .as_ref()
+        .map_or(0, |p| p.pipes.len().saturating_mul(96));
+    let log = s.kernel_log.as_ref().map_or(0, |k| {
+        k.records
+            .iter()
+            .map(|r| r.text.len().saturating_add(96))
+            .sum()
+    });
+    let pids = s.cgroups.as_ref().map_or(0, |c| {
+        c.pids.iter().map(|p| p.path.len().saturating_add(64)).sum()
+    });
+    4096usize
+        .saturating_add(processes)
+        .saturating_add(pipes)
+        .saturating_add(log)
+        .saturating_add(pids)
+}
+
+impl History {
+    pub fn new(max_samples: usize, max_bytes: usize) -> History {
+        History {
+            samples: Vec::new(),
+            max_samples: max_samples.max(2),
+            max_bytes,
+        }
+    }
+
+    pub fn push(&mut self, s: Arc<Snapshot>) {
+        self.samples.push(s);
+        while self.samples.len() > self.max_samples
+            || (self.bytes() > self.max_bytes && self.samples.len() > 2)
+        {
+            self.thin();
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.samples.iter().map(|s| estimate_bytes(s)).sum()
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Drops the inner sample that is closest in time to the one before it.
+    fn thin(&mut self) {
+        if self.samples.len() <= 2 {
+            self.samples.remove(0);
+            return;
+        }
+        let mut best = 1usize;
+        let mut best_gap = u64::MAX;
+        for i in 1..self.samples.len().saturating_sub(1) {
+            let (Some(a), Some(b)) = (self.samples.get(i.saturating_sub(1)), self.samples.get(i))
+            else {
+                continue;
+            };
+            let gap = b.collected_at_ms.saturating_sub(a.collected_at_ms);
+            if gap < best_gap {
+                best_gap = gap;
+                best = i;
+            }
+        }
+        self.samples.remove(best);
+    }
+
+    /// The samples that hold what `needs` asks for, oldest first: a check compares like
+    /// with like (a process count only with samples that read processes).
+    pub fn for_needs(&self, needs: &Needs) -> Vec<&Snapshot> {
+        self.samples
+            .iter()
+            .map(|s| &**s)
+            .filter(|s| has(s, needs))
+            .collect()
+    }
+
+    /// The last samples, for the flight recorder.
+    pub fn last(&self, n: usize) -> Vec<Snapshot> {
+        let skip = self.samples.len().saturating_sub(n);
+        self.samples
+            .iter()
+            .skip(skip)
+            .map(|s| (**s).clone())
+            .collect()
+    }
+}
+
+fn has(s: &Snapshot, n: &Needs) -> bool {
+    (!n.processes || s.processes.is_some())
+        && (!n.fds
+            || s.process_scan.as_ref().is_some_and(|_| {
+                s.process_list().iter().any(|p| p.open_fds.is_some()) || s.process_list().is_empty()
+            }))
+        && (!n.pipes || s.pipes.is_some())
+        && (!n.cgroups || s.cgroups.is_some())
+        && (!n.mounts || s.mounts.is_some())
+        && (!n.filesystems || s.filesystems.is_some())
+        && (!n.kernel_log || s.kernel_log.is_some())
+        && (!n.packages || s.runtime_packages.is_some())
+        && (!n.coredump || s.coredump.is_some())
+        && (!n.deleted_files || s.deleted_open.is_some())
+        && (!n.sysctl_conf || s.sysctl_conf.is_some())
+        && (!n.container_mounts || s.processes.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            collected_at_ms: ms,
+            processes: Some(Vec::new()),
+            ..Snapshot::default()
+        })
+    }
+
+    #[test]
+    fn bounded_by_count_keeping_the_span() {
+        let mut h = History::new(4, usize::MAX);
+        for t in [0, 10, 11, 20, 30, 31, 40] {
+            h.push(at(t));
+        }
+        assert_eq!(h.len(), 4);
+        let times: Vec<u64> = h.samples.iter().map(|s| s.collected_at_ms).collect();
+        assert_eq!(
+            times.first(),
+            Some(&0),
+            "the oldest stays: the trend keeps its start"
+        );
+        assert_eq!(times.last(), Some(&40));
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let mut h = History::new(100, 3 * 4096 + 100);
+        for t in 0..10 {
+            h.push(at(t * 1000));
+        }
+        assert!(h.len() <= 3 && h.bytes() <= 3 * 4096 + 100, "{}", h.len());
+    }
+
+    #[test]
+    fn a_check_sees_only_samples_with_its_parts() {
+        let mut h = History::new(10, usize::MAX);
+        h.push(at(0));
+        h.push(Arc::new(Snapshot {
+            collected_at_ms: 5,
+            ..Snapshot::default()
+        }));
+        h.push(at(10));
+        let needs = Needs {
+            processes: true,
+            ..Needs::NONE
+        };
+        assert_eq!(h.for_needs(&needs).len(), 2);
+        assert_eq!(h.for_needs(&Needs::NONE).len(), 3);
+    }
+}

@@ -1,0 +1,805 @@
+//! `node-doctor agent`: the fleet mode. On every node it runs the checks continuously
+//! (cheap ones every tick, costly collectors less often), follows the logs, keeps a bounded
+//! history of samples, exports Prometheus metrics, and sets NodeConditions and Events that
+//! remediation tools (medik8s NodeHealthCheck, Cluster API MachineHealthCheck, draino,
+//! karpenter) act on. Kubernetes and Prometheus are the distributed engine: nothing of ours
+//! runs between nodes.
+//!
+//! The only async crate. Collection and checks stay synchronous and pure: a collection runs
+//! on a blocking thread with its deadline, so a stuck `/proc` read or a dead FUSE mount
+//! never stalls the loop, the HTTP server or publishing.
+
+pub mod catalog;
+pub mod conditions;
+pub mod events;
+pub mod history;
+pub mod metrics;
+pub mod publish;
+pub mod server;
+pub mod settings;
+pub mod state;
+
+use catalog::{CondType, Owner};
+use conditions::{CondState, Policy, Status, Verdict};
+use events::EventQueue;
+use metrics::Metrics;
+use node_doctor_core::checks::{self, CheckDef, Needs, Outcome, Report};
+use node_doctor_core::config::Config;
+use node_doctor_core::finding::{Finding, RuleKind, Severity};
+use node_doctor_core::model::{Recording, Snapshot, Source};
+use node_doctor_core::rules::{RuleSet, RuleSpec, npd, pack};
+use node_doctor_host::Host;
+use node_doctor_host::logmon::{self, Monitor};
+use publish::{Desired, EventSpec, Kube, event_sender, publisher};
+use server::Shared;
+use settings::AgentSettings;
+use state::{Persisted, StateDir};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How the agent was started.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub root: PathBuf,
+    pub config: Config,
+    pub node_name: Option<String>,
+    pub pod_name: Option<String>,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub kubeconfig: Option<PathBuf>,
+    pub no_kubernetes: bool,
+    /// Uninstall: remove node-doctor's conditions from the Node and exit.
+    pub remove_conditions: bool,
+    pub version: String,
+    pub revision: String,
+}
+
+pub(crate) fn log(msg: impl std::fmt::Display) {
+    eprintln!(
+        "{} node-doctor agent: {msg}",
+        node_doctor_core::time::rfc3339_seconds(wall_ms())
+    );
+}
+
+pub(crate) fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Runs the agent until SIGTERM or SIGINT; exits within a few seconds of it.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .enable_all()
+        .thread_name("nd-agent")
+        .build()?;
+    let result = if args.remove_conditions {
+        rt.block_on(remove_conditions(&args))
+    } else {
+        rt.block_on(main_loop(args))
+    };
+    // Blocking collections still stuck in the kernel are not waited for.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+enum LogMsg {
+    Events(Vec<logmon::Event>),
+    Stats(
+        Vec<node_doctor_core::model::log::SourceStats>,
+        BTreeMap<String, node_doctor_core::model::log::Position>,
+    ),
+}
+
+async fn main_loop(args: Args) -> anyhow::Result<()> {
+    let settings = AgentSettings::from_config(&args.config).map_err(anyhow::Error::msg)?;
+    // Probes of watched filesystems run in children of this executable (the binary answers
+    // `__probe`): a statvfs stuck on a dead FUSE/NFS mount then blocks a child we can
+    // abandon, never one of the agent's threads (see host::probe).
+    let host = Host::open(&args.root)
+        .map_err(anyhow::Error::msg)?
+        .probe_in_child("/proc/self/exe");
+    let state_dir = StateDir::open(&args.state_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot use the state directory: {e}",
+            args.state_dir.display()
+        )
+    })?;
+    let persisted = state_dir.load();
+    let metrics = Arc::new(Metrics::new(&args.version, &args.revision));
+    let shared = Arc::new(Shared {
+        metrics: metrics.clone(),
+        findings: Mutex::new("{}".into()),
+        ready: AtomicBool::new(false),
+        last_tick_ms: Default::default(),
+        stale_after_ms: settings.interval_ms.saturating_mul(6).max(60_000),
+        now_ms: wall_ms,
+    });
+
+    // Checks: every enabled one but kernel-log, whose rules the log monitor runs over the
+    // followed kernel ring instead of re-reading the whole ring each tick.
+    let checks: Vec<&'static CheckDef> = checks::select(&[], &args.config)
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .filter(|c| c.id != "kernel-log")
+        .collect();
+    let rules = load_rules(&settings)?;
+    let types = catalog::types(&checks, &rules, settings.clear_after);
+
+    let kube = if args.no_kubernetes {
+        None
+    } else {
+        let node = args
+            .node_name
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--node-name (or NODE_NAME) is needed to publish conditions; --no-kubernetes runs metrics only"))?;
+        let client = kube_client(args.kubeconfig.as_deref()).await?;
+        Some(Kube { client, node })
+    };
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let events = Arc::new(Mutex::new(EventQueue::new(
+        settings.event_queue,
+        settings.event_repeat_ms,
+    )));
+    let (desired_tx, desired_rx) = watch::channel(Desired::default());
+    let (adopt_tx, mut adopt_rx) = mpsc::channel::<publish::NodeInfo>(1);
+
+    // HTTP.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", args.listen))?;
+    log(format!(
+        "serving /metrics /healthz /readyz /findings on {}",
+        listener.local_addr()?
+    ));
+    let mut srv_shutdown = shutdown_rx.clone();
+    let app = server::router(shared.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = srv_shutdown.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+
+    // Logs, on a thread of their own (the monitor is synchronous).
+    let (log_tx, mut log_rx) = mpsc::channel::<LogMsg>(64);
+    let log_stop = Arc::new(AtomicBool::new(false));
+    let log_thread = start_logs(
+        &host,
+        &settings,
+        rules.clone(),
+        persisted.positions.clone(),
+        log_tx,
+        log_stop.clone(),
+    )?;
+
+    // Publishing.
+    let mut tasks = Vec::new();
+    if let Some(k) = &kube {
+        tasks.push(tokio::spawn(publisher(
+            k.clone(),
+            desired_rx,
+            adopt_tx,
+            metrics.clone(),
+            settings.heartbeat_ms,
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(event_sender(
+            k.clone(),
+            events.clone(),
+            metrics.clone(),
+            args.pod_name.clone().unwrap_or_else(|| k.node.clone()),
+            shutdown_rx.clone(),
+        )));
+    }
+    if rustix::process::getpid().is_init() {
+        // PID 1 of its container: orphans are ours to reap.
+        tasks.push(tokio::spawn(reaper(shutdown_rx.clone())));
+    }
+
+    let mut engine = Engine {
+        host,
+        settings: settings.clone(),
+        config: args.config.clone(),
+        intervals: checks
+            .iter()
+            .map(|c| (c.id, settings.interval_of(&args.config, c)))
+            .collect(),
+        checks,
+        last_run: BTreeMap::new(),
+        history: history::History::new(settings.history_samples, settings.history_bytes),
+        outcomes: BTreeMap::new(),
+        types,
+        conds: BTreeMap::new(),
+        adopted: kube.is_none(),
+        since_adoption: BTreeSet::new(),
+        log_problems: BTreeMap::new(),
+        persisted,
+        metrics: metrics.clone(),
+        shared: shared.clone(),
+        events: events.clone(),
+        state_dir,
+        desired_tx,
+        collecting: Arc::new(AtomicBool::new(false)),
+        last_lines: BTreeMap::new(),
+        node_uid: None,
+    };
+    if kube.is_none() {
+        engine.seed_from_persisted();
+    }
+
+    let mut tick = tokio::time::interval(Duration::from_millis(settings.interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => engine.tick().await,
+            Some(msg) = log_rx.recv() => engine.on_logs(msg),
+            Some(node) = adopt_rx.recv() => engine.adopt(node),
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    log("stopping");
+    // Events already queued (a condition that just turned True) get a moment to go out.
+    if kube.is_some() {
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end && events.lock().map(|q| !q.is_empty()).unwrap_or(false) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    log_stop.store(true, Ordering::Relaxed);
+    engine.save();
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    for t in tasks {
+        t.abort();
+    }
+    // The log thread wakes within its wait and exits; not waited for past a moment.
+    let _ = tokio::task::spawn_blocking(move || {
+        let end = Instant::now() + Duration::from_secs(1);
+        while !log_thread.is_finished() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await;
+    Ok(())
+}
+
+/// An empty server-side apply under each of node-doctor's field managers: the API server
+/// drops exactly the conditions those managers own (kubelet's, NPD's stay). Without force:
+/// a manager owning nothing conflicts with nobody.
+async fn remove_conditions(args: &Args) -> anyhow::Result<()> {
+    let node = args
+        .node_name
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("--node-name (or NODE_NAME) names the Node to clean"))?;
+    let client = kube_client(args.kubeconfig.as_deref()).await?;
+    let kube = Kube { client, node };
+    for manager in [catalog::OWN_MANAGER, catalog::NPD_MANAGER] {
+        kube.apply(manager, false, &[], wall_ms())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: removing {manager}'s conditions: {e}", kube.node))?;
+        log(format!(
+            "{}: conditions of field manager {manager} removed",
+            kube.node
+        ));
+    }
+    Ok(())
+}
+
+async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let mut config = match kubeconfig {
+        Some(p) => {
+            let kc = kube::config::Kubeconfig::read_from(p)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    // The agent has its own backoff and must see each failure (to count it and move on):
+    // kube's default retry would hold a request through 15 retries of a 503, up to minutes.
+    config.default_retry = false;
+    // A hung API server must not hold the publisher: requests end in bounded time.
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(15));
+    config.write_timeout = Some(Duration::from_secs(15));
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// The default pack (unless turned off) and the NPD configs of `[logs] rules`.
+fn load_rules(s: &AgentSettings) -> anyhow::Result<Vec<RuleSpec>> {
+    let mut rules = if s.logs.default_rules {
+        pack::default_rules()
+    } else {
+        Vec::new()
+    };
+    for path in &s.logs.rules {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        rules.extend(npd::parse(&name, &text)?.rules);
+    }
+    Ok(rules)
+}
+
+/// The log monitor on a thread: events and stats go to the engine; the thread ends when
+/// `stop` is set (within its wait).
+fn start_logs(
+    host: &Host,
+    s: &AgentSettings,
+    mut rules: Vec<RuleSpec>,
+    resume: BTreeMap<String, node_doctor_core::model::log::Position>,
+    tx: mpsc::Sender<LogMsg>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let sources: Vec<Source> = s
+        .logs
+        .sources
+        .iter()
+        .map(|x| Source::parse(x).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    // Sources named in the config are read by every rule.
+    for r in &mut rules {
+        r.source = None;
+    }
+    let set = Arc::new(RuleSet::compile(rules)?);
+    let host = host.clone();
+    let boot_id =
+        node_doctor_host::fs::read_trimmed(&*host.fs, "proc/sys/kernel/random/boot_id").ok();
+    let now = host.kernel.now_ms();
+    let opts = logmon::Options {
+        follow: true,
+        // A first start looks back a little (events just before it are not lost); a
+        // restart resumes each source where it stood.
+        since_ms: Some(now.saturating_sub(5 * 60_000)),
+        resume,
+        boot_id,
+        ..logmon::Options::default()
+    };
+    Ok(std::thread::Builder::new()
+        .name("nd-logs".into())
+        .spawn(move || {
+            let mut m = Monitor::new(host, set, &sources, opts);
+            let mut last_stats = Instant::now() - Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed) {
+                let evs = m.poll();
+                if !evs.is_empty() && tx.blocking_send(LogMsg::Events(evs)).is_err() {
+                    return;
+                }
+                if last_stats.elapsed() >= Duration::from_secs(2) {
+                    last_stats = Instant::now();
+                    if tx
+                        .blocking_send(LogMsg::Stats(m.stats(), m.positions()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                m.wait(Duration::from_millis(200));
+            }
+        })?)
+}
+
+struct Engine {
+    host: Host,
+    settings: AgentSettings,
+    config: Config,
+    checks: Vec<&'static CheckDef>,
+    intervals: BTreeMap<&'static str, u64>,
+    last_run: BTreeMap<&'static str, u64>,
+    history: history::History,
+    outcomes: BTreeMap<&'static str, (Outcome, f64)>,
+    types: Vec<CondType>,
+    conds: BTreeMap<String, CondState>,
+    adopted: bool,
+    /// Checks run since adoption: all of them make the first full evaluation.
+    since_adoption: BTreeSet<&'static str>,
+    /// NPD-named conditions from log rules: when a line last set each, and its finding.
+    /// NPD-named type → (when, the matching rule's reason, the finding's summary).
+    log_problems: BTreeMap<String, (u64, String, String)>,
+    persisted: Persisted,
+    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
+    events: Arc<Mutex<EventQueue>>,
+    state_dir: StateDir,
+    desired_tx: watch::Sender<Desired>,
+    collecting: Arc<AtomicBool>,
+    last_lines: BTreeMap<String, u64>,
+    node_uid: Option<String>,
+}
+
+impl Engine {
+    fn policy(&self, t: &CondType) -> Policy {
+        Policy {
+            clear: t.clear,
+            unknown_after: self.settings.unknown_after,
+        }
+    }
+
+    fn bar(&self) -> Severity {
+        if self.settings.condition_on_warning {
+            Severity::Warning
+        } else {
+            Severity::Critical
+        }
+    }
+
+    fn boot_id(&self) -> Option<String> {
+        self.history
+            .last(1)
+            .first()
+            .and_then(|s| s.host.boot_id.clone())
+    }
+
+    /// Without Kubernetes there is nothing to adopt: the persisted bookkeeping is the past.
+    fn seed_from_persisted(&mut self) {
+        for t in &self.types {
+            if let Some(c) = self.persisted.conditions.get(&t.type_) {
+                self.conds.insert(t.type_.clone(), c.clone());
+            }
+        }
+    }
+
+    /// The Node's conditions of our types, adopted as they are; the bookkeeping persisted
+    /// by the previous run (boot id, counters) joins them when the status agrees.
+    fn adopt(&mut self, node: publish::NodeInfo) {
+        self.node_uid = node.uid.clone();
+        let mut n = 0;
+        for t in &self.types {
+            let Some(c) = node.conditions.iter().find(|c| c.type_ == t.type_) else {
+                continue;
+            };
+            let Some(mut s) = conditions::adopt(
+                &c.type_,
+                &c.status,
+                &c.reason,
+                &c.message,
+                c.last_transition_ms,
+            ) else {
+                continue;
+            };
+            if let Some(p) = self.persisted.conditions.get(&t.type_)
+                && p.status == s.status
+            {
+                s.boot_id = p.boot_id.clone();
+                s.clean_runs = p.clean_runs;
+                s.last_problem_ms = p.last_problem_ms;
+            }
+            self.conds.insert(t.type_.clone(), s);
+            n += 1;
+        }
+        self.adopted = true;
+        self.since_adoption.clear();
+        // Everything runs at the next tick: the first evaluation is a full one.
+        self.last_run.clear();
+        log(format!("adopted {n} of our conditions from the Node"));
+    }
+
+    async fn tick(&mut self) {
+        let now = self.host.kernel.now_ms();
+        if self.collecting.load(Ordering::Relaxed) {
+            // The previous collection is still running (blocked reads are bounded, but a
+            // slow host can take a tick): never pile collections up.
+            return;
+        }
+        let due: Vec<&'static CheckDef> = self
+            .checks
+            .iter()
+            .copied()
+            .filter(|c| {
+                let every = self
+                    .intervals
+                    .get(c.id)
+                    .copied()
+                    .unwrap_or(self.settings.interval_ms);
+                self.last_run
+                    .get(c.id)
+                    .is_none_or(|t| now.saturating_sub(*t).saturating_add(500) >= every)
+            })
+            .collect();
+        if due.is_empty() {
+            self.after_tick(now);
+            return;
+        }
+        let mut needs = Needs::of(&due);
+        needs.kernel_log = false;
+        let host = self.host.clone();
+        let deadline = Instant::now() + Duration::from_millis(self.settings.collect_deadline_ms);
+        let flag = self.collecting.clone();
+        flag.store(true, Ordering::Relaxed);
+        let collect = tokio::task::spawn_blocking(move || {
+            let s = node_doctor_host::collect::collect(&host, &needs, Some(deadline));
+            flag.store(false, Ordering::Relaxed);
+            s
+        });
+        let snapshot = match tokio::time::timeout(
+            Duration::from_millis(self.settings.collect_deadline_ms.saturating_add(5_000)),
+            collect,
+        )
+        .await
+        {
+            Ok(Ok(s)) => Arc::new(s),
+            Ok(Err(e)) => {
+                log(format!("collection failed: {e}"));
+                self.collecting.store(false, Ordering::Relaxed);
+                return;
+            }
+            Err(_) => {
+                log("collection still running past its deadline; skipping this tick");
+                return;
+            }
+        };
+        let ran: Vec<&str> = snapshot.timings.keys().map(String::as_str).collect();
+        self.metrics.sample(&snapshot, &ran);
+        self.history.push(snapshot);
+        self.metrics.history(self.history.len());
+        let boot = self.boot_id();
+        for c in due {
+            self.last_run.insert(c.id, now);
+            // The agent reads the kernel log through its log monitor, never into samples:
+            // a check that also uses the ring (coredump-storm) is judged on the rest.
+            let mut needs = c.needs;
+            needs.kernel_log = false;
+            let samples = self.history.for_needs(&needs);
+            let Some(h) = checks::History::new(samples) else {
+                continue;
+            };
+            let t = Instant::now();
+            let outcome = checks::run_one(c, &h, &self.config);
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            self.metrics
+                .check_run(c.id, &outcome.findings, outcome.inconclusive, ms, now);
+            if self.adopted {
+                self.since_adoption.insert(c.id);
+                if let Some(v) = catalog::verdict(c, &outcome, self.bar())
+                    && let Some(d) = c.condition
+                {
+                    self.step(d.type_, &v, now, boot.as_deref());
+                }
+            }
+            self.outcomes.insert(c.id, (outcome, ms));
+        }
+        // NPD-named conditions from the log rules.
+        if self.adopted {
+            let npd: Vec<CondType> = self
+                .types
+                .iter()
+                .filter(|t| t.owner == Owner::Npd)
+                .cloned()
+                .collect();
+            let prev_tick = now.saturating_sub(self.settings.interval_ms);
+            for t in npd {
+                let v = match self.log_problems.get(&t.type_) {
+                    // As NPD: True carries the rule's reason (DockerHung, AUFSUmountHung
+                    // under KernelDeadlock), False the condition's default reason.
+                    Some((at, reason, msg)) if *at >= prev_tick => Verdict::Problem {
+                        reason: reason.clone(),
+                        message: msg.clone(),
+                    },
+                    _ => Verdict::Fine {
+                        reason: catalog::npd_clear_reason(&t.type_),
+                        message: "no matching log line recently".into(),
+                    },
+                };
+                self.step(&t.type_, &v, now, boot.as_deref());
+            }
+        }
+        self.after_tick(now);
+    }
+
+    /// One condition's step, with its Event and, on turning True, a flight recording.
+    fn step(&mut self, type_: &str, v: &Verdict, now: u64, boot: Option<&str>) {
+        let Some(t) = self.types.iter().find(|t| t.type_ == type_).cloned() else {
+            return;
+        };
+        let prev = self.conds.get(type_).cloned();
+        let Some(next) = conditions::step(type_, prev.as_ref(), v, now, boot, self.policy(&t))
+        else {
+            return;
+        };
+        let transitioned = prev.as_ref().is_none_or(|p| p.status != next.status);
+        if transitioned && prev.is_some() || next.status == Status::True && prev.is_none() {
+            let (type_e, action) = match next.status {
+                Status::True => ("Warning", "Detected"),
+                Status::False => ("Normal", "Cleared"),
+                Status::Unknown => ("Warning", "Unknown"),
+            };
+            let ev = EventSpec {
+                type_: type_e,
+                reason: next.reason.clone(),
+                action,
+                note: format!("{}: {}", next.type_, next.message),
+                key: format!("condition/{}", next.type_),
+                at_ms: now,
+            };
+            if let Ok(mut q) = self.events.lock() {
+                q.push(ev, true);
+            }
+            if next.status == Status::True {
+                let rec = Recording::new(self.history.last(10));
+                if let Err(e) = self.state_dir.record(
+                    &format!("{now}-{}", next.type_),
+                    &rec,
+                    self.settings.recordings,
+                    self.settings.recordings_bytes,
+                ) {
+                    log(format!("flight recorder: {e}"));
+                }
+            }
+        }
+        self.metrics.condition(&next.type_, next.status.as_str());
+        self.conds.insert(type_.to_string(), next);
+    }
+
+    fn after_tick(&mut self, now: u64) {
+        self.shared.last_tick_ms.store(wall_ms(), Ordering::Relaxed);
+        let full = self.adopted
+            && self
+                .checks
+                .iter()
+                .all(|c| self.since_adoption.contains(c.id));
+        let ready = full && !self.outcomes.is_empty();
+        self.shared.ready.store(ready, Ordering::Relaxed);
+        if let Ok(mut f) = self.shared.findings.lock() {
+            *f = self.findings_json();
+        }
+        let mut own = Vec::new();
+        let mut npd = Vec::new();
+        for t in &self.types {
+            if let Some(c) = self.conds.get(&t.type_) {
+                match t.owner {
+                    Owner::Own => own.push(c.clone()),
+                    Owner::Npd => npd.push(c.clone()),
+                }
+            }
+        }
+        let d = Desired { own, npd, ready };
+        self.desired_tx.send_if_modified(|cur| {
+            if *cur == d {
+                false
+            } else {
+                *cur = d;
+                true
+            }
+        });
+        if let Ok(q) = self.events.lock() {
+            self.metrics.events(q.len(), 0);
+        }
+        let _ = now;
+        self.save();
+    }
+
+    fn save(&mut self) {
+        self.persisted.conditions = self.conds.clone();
+        if let Err(e) = self.state_dir.save(&self.persisted) {
+            log(format!("state directory: {e}"));
+        }
+    }
+
+    /// `/findings`: the `check` JSON of the latest run of each check.
+    fn findings_json(&self) -> String {
+        let mut report = Report::default();
+        for c in &self.checks {
+            if let Some((o, ms)) = self.outcomes.get(c.id) {
+                report.add(
+                    c,
+                    Outcome {
+                        findings: o.findings.clone(),
+                        unknown: o.unknown.clone(),
+                        inconclusive: o.inconclusive,
+                    },
+                    *ms,
+                );
+            }
+        }
+        let report = report.finish();
+        // The newest sample that read processes names the host best (later ticks may have
+        // read only the cheap parts).
+        let with_processes = self.history.for_needs(&Needs {
+            processes: true,
+            ..Needs::NONE
+        });
+        let last: Vec<Snapshot> = match with_processes.last() {
+            Some(s) => vec![(*s).clone()],
+            None => self.history.last(1),
+        };
+        let Some(h) = checks::History::new(&last) else {
+            return "{}".into();
+        };
+        node_doctor_core::render::json::render(&node_doctor_core::render::CheckView::new(
+            &h, &report,
+        ))
+    }
+
+    fn on_logs(&mut self, msg: LogMsg) {
+        let now = self.host.kernel.now_ms();
+        match msg {
+            LogMsg::Events(evs) => {
+                for e in evs {
+                    match e {
+                        logmon::Event::Finding(f) => self.on_log_finding(&f, now),
+                        logmon::Event::SourceError(e) => {
+                            log(format!("log source {}: {}", e.source, e.error));
+                            self.metrics.log_source(&e.source, false, 0);
+                        }
+                    }
+                }
+            }
+            LogMsg::Stats(stats, positions) => {
+                for s in stats {
+                    let prev = self
+                        .last_lines
+                        .insert(s.source.clone(), s.lines)
+                        .unwrap_or(0);
+                    self.metrics.log_source(
+                        &s.source,
+                        s.error.is_none(),
+                        s.lines.saturating_sub(prev),
+                    );
+                }
+                self.persisted.positions = positions;
+            }
+        }
+    }
+
+    fn on_log_finding(&mut self, f: &Finding, now: u64) {
+        let Some(lm) = &f.log else { return };
+        self.metrics.log_match(&lm.source, &lm.rule, 1);
+        if lm.kind == RuleKind::Permanent
+            && let Some(c) = &lm.condition
+            && self
+                .types
+                .iter()
+                .any(|t| &t.type_ == c && t.owner == Owner::Npd)
+        {
+            self.log_problems
+                .insert(c.clone(), (now, lm.reason.clone(), f.summary.clone()));
+        }
+        let line = f
+            .evidence
+            .first()
+            .map(|e| e.observed.as_str())
+            .unwrap_or("");
+        let ev = EventSpec {
+            type_: "Warning",
+            reason: lm.reason.clone(),
+            action: "Logged",
+            note: format!("{} ({}): {line}", f.summary, lm.source),
+            key: f.key.clone(),
+            at_ms: now,
+        };
+        if let Ok(mut q) = self.events.lock() {
+            q.push(ev, false);
+            let dropped = q.take_dropped();
+            self.metrics.events(q.len(), dropped);
+        }
+    }
+}
+
+/// As PID 1 of its container, the agent inherits orphans: reap them (a DaemonSet's PID 1
+/// that does not is incident 2a in miniature).
+async fn reaper(mut shutdown: watch::Receiver<bool>) {
+    let Ok(mut sigchld) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+    else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = sigchld.recv() => {
+                while let Ok(Some(_)) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {}
+            }
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}

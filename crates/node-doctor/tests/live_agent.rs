@@ -1,0 +1,462 @@
+//! The agent end to end: the real `node-doctor agent` process on this host, publishing to a
+//! fake API server on loopback (tests/common/fake_apiserver.rs, strict about server-side
+//! apply's ownership), while a real fault comes and goes: a parent that leaks zombies.
+//! Condition True with its reason → restart in between (no flap: adopted, same
+//! lastTransitionTime) → fault removed → False after the hysteresis. kubelet's Ready is
+//! never touched. Also: /metrics passes `promtool check metrics`, and a real Prometheus
+//! scrapes the agent.
+#![cfg(feature = "live")]
+
+mod common;
+use common::faults::*;
+use common::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+#[path = "common/fake_apiserver.rs"]
+mod fake_apiserver;
+use fake_apiserver::FakeApiServer;
+
+const LEAKER: &str = r#"
+import os, sys
+for _ in range(30):
+    if os.fork() == 0:
+        os._exit(0)
+print("leaking", flush=True)
+sys.stdin.readline()
+for _ in range(30):
+    os.wait()
+print("reaped", flush=True)
+sys.stdin.readline()
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn agent_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("agent.toml");
+    std::fs::write(
+        &p,
+        "[agent]\ninterval = \"1s\"\nprocesses_interval = \"1s\"\nfds_interval = \"1s\"\npipes_interval = \"1s\"\n\
+         clear_after = 2\ncondition_on_warning = true\n[logs]\nsources = []\n",
+    )
+    .unwrap();
+    p
+}
+
+fn start_agent(api: &FakeApiServer, dir: &std::path::Path, port: u16) -> Spawned {
+    let kubeconfig = api.kubeconfig(dir);
+    let config = agent_config(dir);
+    let state = dir.join("state");
+    Spawned::start(&[
+        "agent",
+        "--node-name",
+        "n1",
+        "--pod-name",
+        "node-doctor-test",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ])
+}
+
+fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what}: not within {limit:?}");
+}
+
+fn zombie_condition(api: &FakeApiServer) -> Option<(String, String, String)> {
+    let c = api.condition("ZombieProcesses")?;
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["lastTransitionTime"].as_str()?.to_string(),
+    ))
+}
+
+#[test]
+fn a_zombie_leak_sets_the_condition_survives_a_restart_and_clears_after_the_hysteresis() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApiServer::start("n1");
+    let port = free_port();
+    let mut leaker = Helper::python(LEAKER);
+    leaker.expect("leaking");
+
+    let mut agent = start_agent(&api, dir.path(), port);
+    wait_for(Duration::from_secs(40), "ZombieProcesses True", || {
+        zombie_condition(&api).is_some_and(|(s, r, _)| s == "True" && r == "UnreapedZombies")
+    });
+    let (_, _, since) = zombie_condition(&api).unwrap();
+    let c = api.condition("ZombieProcesses").unwrap();
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}", leaker.pid())),
+        "the message names the parent: {c}"
+    );
+    // Every write so far went through server-side apply as node-doctor, forced, and left
+    // kubelet's condition alone.
+    let patches: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert!(!patches.is_empty());
+    assert!(
+        patches
+            .iter()
+            .all(|r| r.content_type == "application/apply-patch+yaml")
+    );
+    assert!(patches.iter().any(|r| r.query.contains("fieldManager=node-doctor") && r.query.contains("force=true")));
+    assert_eq!(api.condition("Ready").unwrap()["reason"], "KubeletReady");
+    // The first write came after a GET of the Node (adoption) and carried every own type.
+    let reqs = api.requests();
+    let first_patch = reqs.iter().position(|r| r.method == "PATCH").unwrap();
+    assert!(
+        reqs[..first_patch]
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/api/v1/nodes/n1")
+    );
+    let types: Vec<&str> = reqs[first_patch].body["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"ZombieProcesses") && types.contains(&"PIDExhaustion"),
+        "{types:?}"
+    );
+
+    // SIGTERM: a clean exit within 5 s.
+    assert_eq!(agent.terminate(), Some(0), "exits cleanly on SIGTERM");
+    let writes_before = api.requests().len();
+
+    // Restarted while the fault persists: adopted, no flap, the same transition time.
+    let mut agent = start_agent(&api, dir.path(), port);
+    wait_for(Duration::from_secs(30), "a write after the restart", || {
+        api.requests()
+            .iter()
+            .skip(writes_before)
+            .any(|r| r.method == "PATCH")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for r in api
+        .requests()
+        .iter()
+        .skip(writes_before)
+        .filter(|r| r.method == "PATCH")
+    {
+        for c in r.body["status"]["conditions"].as_array().unwrap() {
+            if c["type"] == "ZombieProcesses" {
+                assert_eq!(c["status"], "True", "no flap after the restart: {c}");
+                assert_eq!(
+                    c["lastTransitionTime"],
+                    Value::from(since.clone()),
+                    "the clock is kept"
+                );
+            }
+        }
+    }
+
+    // The fault goes: False after the hysteresis, with a new transition time.
+    leaker.say("reap");
+    leaker.expect("reaped");
+    wait_for(Duration::from_secs(40), "ZombieProcesses False", || {
+        zombie_condition(&api).is_some_and(|(s, _, _)| s == "False")
+    });
+    let (_, reason, cleared_at) = zombie_condition(&api).unwrap();
+    assert_eq!(reason, "NoZombiePileUp");
+    assert_ne!(cleared_at, since);
+    // Events: the detection and the clearing, on the Node.
+    wait_for(Duration::from_secs(20), "the Cleared event", || {
+        api.events().iter().any(|e| {
+            e["action"] == "Cleared"
+                && e["note"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("ZombieProcesses")
+        })
+    });
+    let evs = api.events();
+    assert!(evs.iter().any(|e| e["action"] == "Detected"
+        && e["reason"] == "UnreapedZombies"
+        && e["regarding"]["name"] == "n1"));
+    // The flight recorder wrote the samples of the moment it turned True.
+    let recs: Vec<_> = std::fs::read_dir(dir.path().join("state/recordings"))
+        .unwrap()
+        .collect();
+    assert!(!recs.is_empty(), "a recording");
+    let rec = recs[0].as_ref().unwrap().path();
+    let (code, doc) = check_json(&[
+        "--from",
+        rec.to_str().unwrap(),
+        "--only",
+        "zombie-processes",
+    ]);
+    assert_eq!(code, 1, "the recording replays the evidence");
+    assert!(!findings_naming(&doc, "zombie-processes", leaker.pid()).is_empty());
+    assert_eq!(agent.terminate(), Some(0));
+}
+
+#[test]
+fn the_api_server_down_for_a_while_delays_publishing_and_nothing_else() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApiServer::start("n1");
+    // node-problem-detector already owns one of the NPD-named types.
+    api.owned_by_other("KernelDeadlock");
+    api.set_down(true);
+    let port = free_port();
+    let mut agent = start_agent(&api, dir.path(), port);
+    // Metrics are served meanwhile, and say publishing fails.
+    wait_for(
+        Duration::from_secs(30),
+        "metrics while the API server is down",
+        || {
+            http_get(port, "/metrics").is_some_and(|m| {
+                m.contains(r#"node_doctor_publish_requests_total{target="node",result="error"}"#)
+            })
+        },
+    );
+    assert!(
+        api.condition("PIDExhaustion").is_none(),
+        "nothing written while down"
+    );
+    api.set_down(false);
+    wait_for(
+        Duration::from_secs(90),
+        "published once the API server is back",
+        || api.condition("PIDExhaustion").is_some(),
+    );
+    // NPD-named types go without force: the one NPD owns is left to it (409), the rest of
+    // the conditions are published anyway.
+    wait_for(
+        Duration::from_secs(30),
+        "an apply as node-doctor-npd",
+        || {
+            api.requests()
+                .iter()
+                .any(|r| r.method == "PATCH" && r.query.contains("fieldManager=node-doctor-npd"))
+        },
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !(r.query.contains("fieldManager=node-doctor-npd")
+                && r.query.contains("force")))
+    );
+    assert_eq!(
+        api.condition("KernelDeadlock").unwrap()["reason"],
+        "NPDSaysFine"
+    );
+    assert_eq!(api.condition("Ready").unwrap()["reason"], "KubeletReady");
+    assert_eq!(agent.terminate(), Some(0));
+}
+
+/// Bare HTTP GET on loopback (no client crate in the test).
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+fn tool(env: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os(env)
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.exists())
+}
+
+#[test]
+fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
+    assert_root();
+    let promtool = tool("ND_PROMTOOL")
+        .expect("ND_PROMTOOL: scripts/deps.sh extracts promtool (Debian prometheus)");
+    let prometheus =
+        tool("ND_PROMETHEUS").expect("ND_PROMETHEUS: scripts/deps.sh extracts prometheus");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = agent_config(dir.path());
+    let mut agent = Spawned::start(&[
+        "agent",
+        "--no-kubernetes",
+        "--config",
+        config.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    wait_for(Duration::from_secs(30), "ready", || {
+        http_get(port, "/readyz").is_some_and(|b| b.starts_with("ready"))
+    });
+    let text = http_get(port, "/metrics").unwrap();
+    for name in [
+        "node_doctor_check_findings",
+        "node_doctor_check_up",
+        "node_doctor_check_duration_seconds",
+        "node_doctor_check_last_run_timestamp_seconds",
+        "node_doctor_check_runs_total",
+        "node_doctor_collector_duration_seconds",
+        "node_doctor_collector_success",
+        "node_doctor_event_queue_length",
+        "node_doctor_build_info",
+        "node_doctor_node",
+        "node_doctor_condition",
+    ] {
+        assert!(
+            text.contains(&format!("\n{name}")) || text.starts_with(name),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("pid=") && !text.contains("container_id="),
+        "no high-cardinality labels"
+    );
+    let metrics_file = dir.path().join("metrics.txt");
+    std::fs::write(&metrics_file, &text).unwrap();
+    let out = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&metrics_file).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A real Prometheus scraping the agent on loopback.
+    let prom_port = free_port();
+    let prom_cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: node-doctor\n  static_configs:\n  - targets: ['127.0.0.1:{port}']\n"),
+    )
+    .unwrap();
+    let mut prom = std::process::Command::new(&prometheus)
+        .arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prom = Kill(&mut prom);
+    wait_for(
+        Duration::from_secs(60),
+        "Prometheus has scraped the agent",
+        || {
+            http_get(prom_port, "/api/v1/query?query=node_doctor_build_info").is_some_and(|b| {
+                serde_json::from_str::<Value>(&b).is_ok_and(|v| {
+                    v["data"]["result"]
+                        .as_array()
+                        .is_some_and(|r| !r.is_empty())
+                })
+            })
+        },
+    );
+    let up = http_get(
+        prom_port,
+        "/api/v1/query?query=up%7Bjob%3D%22node-doctor%22%7D",
+    )
+    .unwrap();
+    let v: Value = serde_json::from_str(&up).unwrap();
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
+    assert_eq!(agent.terminate(), Some(0));
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
+    let promtool = tool("ND_PROMTOOL")
+        .expect("ND_PROMTOOL: scripts/deps.sh extracts promtool (Debian prometheus)");
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    for args in [
+        &["check", "rules", "alerts.rules.yaml"][..],
+        &["test", "rules", "alerts.test.yaml"][..],
+    ] {
+        let out = std::process::Command::new(&promtool)
+            .args(args)
+            .current_dir(&deploy)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn remove_conditions_takes_off_only_node_doctors_conditions() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApiServer::start("n1");
+    let port = free_port();
+    let mut agent = start_agent(&api, dir.path(), port);
+    wait_for(Duration::from_secs(60), "conditions published", || {
+        ["PIDExhaustion", "ZombieProcesses", "FileDescriptorLeak"]
+            .iter()
+            .all(|t| api.condition(t).is_some())
+    });
+    assert_eq!(agent.terminate(), Some(0));
+    let kubeconfig = api.kubeconfig(dir.path());
+    node_doctor()
+        .args([
+            "agent",
+            "--remove-conditions",
+            "--node-name",
+            "n1",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .assert()
+        .success();
+    for t in ["PIDExhaustion", "ZombieProcesses", "FileDescriptorLeak"] {
+        assert!(api.condition(t).is_none(), "{t} removed");
+    }
+    // kubelet's stay, and the removal went through server-side apply as node-doctor.
+    assert_eq!(api.condition("Ready").unwrap()["reason"], "KubeletReady");
+    assert!(api.requests().iter().any(|r| r.method == "PATCH"
+        && r.query.contains("fieldManager=node-doctor")
+        && !r.query.contains("force")));
+}
