@@ -6,7 +6,8 @@ set -euo pipefail
 # Debian packages the test suite uses:
 #   procps     - ps, the benchmark's baseline and a test helper
 #   time       - GNU time, peak RSS in the benchmarks
-#   util-linux - mount/umount for the tmpfs filesystems the disk tests make
+#   util-linux - mount/umount for the tmpfs filesystems the disk tests make; unshare for
+#                the sysctl namespace tests; prlimit for the core dump tests
 #   python3    - the benchmark helpers, fixture capture, and the live tests' fault makers
 #                (zombie parents, fd holders, the FUSE server that never answers)
 #   fuse3      - fusermount3, to unmount the dead FUSE mount the D-state tests make (the

@@ -135,6 +135,10 @@ fn has(s: &Snapshot, n: &Needs) -> bool {
         && (!n.filesystems || s.filesystems.is_some())
         && (!n.kernel_log || s.kernel_log.is_some())
         && (!n.packages || s.runtime_packages.is_some())
+        && (!n.coredump || s.coredump.is_some())
+        && (!n.deleted_files || s.deleted_open.is_some())
+        && (!n.sysctl_conf || s.sysctl_conf.is_some())
+        && (!n.container_mounts || s.processes.is_some())
 }
 
 #[cfg(test)]

@@ -547,7 +547,11 @@ impl Engine {
         let boot = self.boot_id();
         for c in due {
             self.last_run.insert(c.id, now);
-            let samples = self.history.for_needs(&c.needs);
+            // The agent reads the kernel log through its log monitor, never into samples:
+            // a check that also uses the ring (coredump-storm) is judged on the rest.
+            let mut needs = c.needs;
+            needs.kernel_log = false;
+            let samples = self.history.for_needs(&needs);
             let Some(h) = checks::History::new(samples) else {
                 continue;
             };

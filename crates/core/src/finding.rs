@@ -374,6 +374,21 @@ pub mod key {
         format!("{check}/node:{aspect}")
     }
 
+    /// A command by its `comm` (a crash loop restarts it under new pids).
+    pub fn command(check: &str, comm: &str) -> String {
+        format!("{check}/command:{comm}")
+    }
+
+    /// A sysctl by its dotted name.
+    pub fn sysctl(check: &str, name: &str) -> String {
+        format!("{check}/sysctl:{name}")
+    }
+
+    /// A directory of the host (a dump store).
+    pub fn path(check: &str, path: &str) -> String {
+        format!("{check}/path:{path}")
+    }
+
     /// A log rule's group: the rule and whom the lines name.
     pub fn log(check: &str, rule: &str, subject: &str) -> String {
         if subject.is_empty() {

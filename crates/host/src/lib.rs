@@ -49,9 +49,8 @@ impl Host {
         match fixture::descriptor(&real)? {
             Some(d) => {
                 let about = d.about.clone();
-                let (statvfs, latency) = (d.statvfs.clone(), d.read_latency_ms.clone());
                 Ok(Host {
-                    fs: Arc::new(fs::TreeFs::new(real, statvfs, latency)),
+                    fs: Arc::new(d.tree(real)),
                     kernel: Arc::new(fixture::FixtureKernel::new(d)),
                     fixture: Some(about),
                     probes: probe::Probes::InThread,

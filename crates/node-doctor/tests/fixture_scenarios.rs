@@ -1006,3 +1006,136 @@ fn a_mount_table_over_the_read_cap_is_the_symptom_not_malformed() {
     assert_eq!(f[0].measure("mounts").map(|m| m.value), Some(read));
     assert!(f[0].summary.contains("read cap"), "{}", f[0].summary);
 }
+
+const I3_PYTHON_CTR: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const I3_PYTHON_POD: &str = "3c9e1f2a-5b7d-4e8f-9a0b-1c2d3e4f5a6b";
+const I3_ES_CTR: &str = "e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4";
+
+#[test]
+fn incident_3_snapshot_reads_the_coredump_machinery() {
+    let s = snapshot_of(fixture("incident-3-coredumps"));
+    let cd = s.coredump.as_ref().expect("coredump collected");
+    assert_eq!(cd.conf_files.len(), 1);
+    assert_eq!(cd.conf_files[0].path, "/etc/systemd/coredump.conf");
+    assert!(
+        cd.conf_files[0].settings.is_empty(),
+        "Debian ships every line commented"
+    );
+    assert_eq!(cd.handler.as_ref().map(|h| h.exists), Some(true));
+    let store = cd
+        .stores
+        .iter()
+        .find(|s| s.path == "/var/lib/systemd/coredump")
+        .unwrap();
+    assert_eq!((store.files, store.bytes), (3, 3 * (412 << 20)));
+    let d = s.deleted_open.as_ref().unwrap();
+    assert_eq!(d.filesystems, vec!["/".to_string()]);
+    assert_eq!(d.holders.len(), 1);
+    assert_eq!((d.holders[0].pid, d.holders[0].fd), (7201, 5));
+    assert_eq!(d.holders[0].path, "/var/lib/systemd/coredump/#1573421");
+    let py = s.process(7001).unwrap();
+    assert_eq!(py.core_dumping, Some(true));
+    assert_eq!(py.mem_anon_bytes, Some(3670016 * 1024));
+    assert_eq!(py.rlimit_core.map(|r| r.soft), Some(None), "unlimited");
+    assert_eq!(py.proc_sys.as_ref().map(|m| m.writable), Some(false));
+    let java = s.process(7301).unwrap();
+    let ps = java.proc_sys.as_ref().unwrap();
+    assert!(ps.writable);
+    assert_eq!(ps.writable_at.as_deref(), Some("/proc/sys"));
+    assert_eq!(
+        s.sysctls.get("vm.max_map_count").map(String::as_str),
+        Some("262144")
+    );
+    let conf = s.sysctl_conf.as_ref().unwrap();
+    assert!(
+        conf.files
+            .iter()
+            .any(|f| f.path == "/usr/lib/sysctl.d/50-coredump.conf")
+    );
+}
+
+#[test]
+fn incident_3_every_check_names_its_part() {
+    let s = snapshot_of(fixture("incident-3-coredumps"));
+    // Incident 3's checks (the tree mounts no memory controller for the memory checks).
+    let r = run_checks(
+        std::slice::from_ref(&s),
+        &["disk-pressure", "coredump-to-host", "coredump-storm", "sysctl-drift"],
+    );
+    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+
+    // disk-pressure: / at 96 %, the 3.5 GiB temporary systemd-coredump holds open named.
+    let d = only(&r, "disk-pressure");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].severity, Severity::Critical);
+    assert_eq!(
+        d[0].measure("deleted_open_bytes").map(|m| m.value),
+        Some(3758096384.0)
+    );
+    assert_eq!(d[0].subjects[1].pid, Some(7201));
+    assert_eq!(d[0].subjects[1].comm.as_deref(), Some("systemd-coredum"));
+
+    // coredump-to-host: the python container can dump 3.5 GiB onto / with 2 GiB free.
+    let c = only(&r, "coredump-to-host");
+    assert_eq!(c.len(), 2, "{c:#?}");
+    assert_eq!(c[0].severity, Severity::Critical);
+    assert_eq!(
+        c[0].key,
+        format!("coredump-to-host/container:{I3_PYTHON_CTR}")
+    );
+    assert_eq!(
+        c[0].subjects[0].container_id.as_deref(),
+        Some(I3_PYTHON_CTR)
+    );
+    assert_eq!(c[0].subjects[0].pod.as_deref(), Some(I3_PYTHON_POD));
+    let dump = c[0].measure("dump_bytes").unwrap();
+    assert_eq!(
+        (dump.value, dump.limit),
+        ((3670016u64 * 1024) as f64, Some((2u64 << 30) as f64))
+    );
+    assert_eq!(
+        c[0].measure("max_core_bytes").map(|m| m.value),
+        Some((32u64 << 30) as f64)
+    );
+    // The java container's RLIMIT_CORE 0 does not stop a pipe without %c: 1 GiB of 2.
+    assert_eq!(c[1].severity, Severity::Warning);
+    assert_eq!(c[1].subjects[0].container_id.as_deref(), Some(I3_ES_CTR));
+    assert_eq!(c[1].measure("rlimit_core").map(|m| m.value), Some(0.0));
+
+    // coredump-storm: python's loop, named with its container.
+    let st = only(&r, "coredump-storm");
+    assert_eq!(st.len(), 1, "{st:#?}");
+    assert_eq!(st[0].key, "coredump-storm/command:python");
+    assert_eq!(st[0].severity, Severity::Warning);
+    assert_eq!(st[0].measure("crashes").map(|m| m.value), Some(7.0));
+    assert_eq!(st[0].measure("skipped_dumps").map(|m| m.value), Some(3.0));
+    assert_eq!(st[0].measure("stored_dumps").map(|m| m.value), Some(3.0));
+    assert_eq!(st[0].measure("dumping_now").map(|m| m.value), Some(1.0));
+    let h = st[0].measure("handlers_running").unwrap();
+    assert_eq!((h.value, h.limit), (2.0, Some(16.0)));
+    assert_eq!(st[0].subjects[0].pid, Some(7001));
+    assert_eq!(
+        st[0].subjects[1].container_id.as_deref(),
+        Some(I3_PYTHON_CTR)
+    );
+
+    // sysctl-drift: vm.max_map_count, the privileged java container as the suspect.
+    let sd = only(&r, "sysctl-drift");
+    assert_eq!(sd.len(), 1, "{sd:#?}");
+    assert_eq!(sd[0].key, "sysctl-drift/sysctl:vm.max_map_count");
+    let v = sd[0].measure("value").unwrap();
+    assert_eq!((v.value, v.limit), (262144.0, Some(65530.0)));
+    assert_eq!(sd[0].subjects[1].container_id.as_deref(), Some(I3_ES_CTR));
+}
+
+#[test]
+fn kernel_5_4_line_over_core_pipe_limit_is_a_storm_of_python() {
+    let s = snapshot_of(fixture("kernel-5.4"));
+    let r = run_checks(std::slice::from_ref(&s), &["coredump-storm"]);
+    let st = only(&r, "coredump-storm");
+    assert_eq!(st.len(), 1, "{st:#?}");
+    assert_eq!(st[0].subjects[0].comm.as_deref(), Some("python"));
+    assert_eq!(st[0].subjects[0].pid, Some(4242));
+    assert_eq!(st[0].measure("skipped_dumps").map(|m| m.value), Some(1.0));
+    assert_eq!(st[0].severity, Severity::Warning);
+}

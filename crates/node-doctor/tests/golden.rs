@@ -20,6 +20,7 @@ const SCENARIOS: &[&str] = &[
     "incident-1-runc-init",
     "cgroup-v2-memory",
     "mount-leak",
+    "incident-3-coredumps",
 ];
 
 fn normalized(scenario: &str) -> Value {

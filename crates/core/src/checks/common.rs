@@ -2,8 +2,10 @@
 //! process across samples, recognising runtime daemons, the node's task limit.
 
 use super::History;
-use crate::attribution::{parse_cgroup_path, short_id};
+use crate::attribution::{CgroupOwner, parse_cgroup_path, short_id};
 use crate::finding::{Subject, SubjectKind};
+use crate::model::fs::FilesystemUsage;
+use crate::model::kernel::Mount;
 use crate::model::process::Process;
 use crate::model::snapshot::{Missing, Snapshot};
 
@@ -244,6 +246,53 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
 /// `a / b` as a float ratio, 0 for b = 0.
 pub fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// The mount holding host path `path` in the snapshot's mount table: the longest mount point
+/// that is a prefix of it (the last mounted among equals), mount points read from outside
+/// the host root (a DaemonSet without hostPID, a test tree) taken relative to it.
+pub fn mount_of<'a>(s: &'a Snapshot, path: &str) -> Option<(&'a Mount, String)> {
+    let root = s.root.trim_end_matches('/');
+    let rel = |mp: &str| -> String {
+        if root.is_empty() {
+            return mp.to_string();
+        }
+        match mp.strip_prefix(root) {
+            Some("") => "/".into(),
+            Some(rest) if rest.starts_with('/') => rest.into(),
+            _ => mp.to_string(),
+        }
+    };
+    let is_prefix = |mp: &str| mp == "/" || path == mp || path.starts_with(&format!("{mp}/"));
+    s.mounts
+        .as_deref()?
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i, m, rel(&m.mount_point)))
+        .filter(|(_, _, mp)| is_prefix(mp))
+        .max_by_key(|(i, _, mp)| (mp.len(), *i))
+        .map(|(_, m, mp)| (m, mp))
+}
+
+/// The measured filesystem holding host path `dir`: one whose watched paths include it, else
+/// the one measured at the mount point holding it.
+pub fn filesystem_of<'a>(s: &'a Snapshot, dir: &str) -> Option<&'a FilesystemUsage> {
+    let fss = s.filesystems.as_deref()?;
+    if let Some(f) = fss.iter().find(|f| f.paths.iter().any(|p| p == dir)) {
+        return Some(f);
+    }
+    let (_, mp) = mount_of(s, dir)?;
+    fss.iter().find(|f| f.mount_point == mp)
+}
+
+/// "3f1c9a27d0b4 (pod 5b3c0e2a-...)", or the pod alone.
+pub fn describe_owner(o: &CgroupOwner) -> String {
+    match (&o.container_id, &o.pod_uid) {
+        (Some(c), Some(p)) => format!("container {} (pod {p})", short_id(c)),
+        (Some(c), None) => format!("container {}", short_id(c)),
+        (None, Some(p)) => format!("pod {p}"),
+        (None, None) => "no container".into(),
+    }
 }
 
 #[cfg(test)]

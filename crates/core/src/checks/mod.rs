@@ -6,6 +6,8 @@
 //! (`<id>.md` next to its source, shown by `node-doctor explain`).
 
 pub mod common;
+pub mod coredump_storm;
+pub mod coredump_to_host;
 pub mod d_state_processes;
 pub mod disk_pressure;
 pub mod dying_memcgs;
@@ -19,6 +21,7 @@ pub mod pid_exhaustion;
 pub mod pipe_quota;
 pub mod runc_init_hang;
 pub mod stuck_container_stop;
+pub mod sysctl_drift;
 pub mod zombie_processes;
 
 use crate::config::{CheckSettings, Config, GENERIC, SettingDef};
@@ -98,7 +101,8 @@ impl Outcome {
 }
 
 /// What a check needs collected. The collectors that run are the union over the checks
-/// selected: `check --only disk-pressure` reads no process.
+/// selected: `check --only disk-pressure` runs no process scan (it walks fd links only when
+/// a filesystem is over its band, to name holders of deleted files).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     /// `/proc/PID/{stat,status,cgroup,limits}` of every process.
@@ -127,6 +131,16 @@ pub struct Needs {
     pub packages: bool,
     /// Compares samples (rates, "still stuck"): the one-shot sampler takes two.
     pub history: bool,
+    /// systemd's coredump.conf and drop-ins, the piped handler's program, the dump stores.
+    pub coredump: bool,
+    /// Open deleted files on filesystems over the disk-pressure band (implies filesystems;
+    /// walks fd links only when a filesystem is over the band).
+    pub deleted_files: bool,
+    /// The sysctl configuration files (sysctl.conf, sysctl.d) and the live values they set.
+    pub sysctl_conf: bool,
+    /// `/proc/sys` in the mount namespace of container processes that could write it
+    /// (root or CAP_SYS_ADMIN; implies processes).
+    pub container_mounts: bool,
 }
 
 impl Needs {
@@ -143,19 +157,31 @@ impl Needs {
         kernel_log: false,
         packages: false,
         history: false,
+        coredump: false,
+        deleted_files: false,
+        sysctl_conf: false,
+        container_mounts: false,
     };
 
     pub const fn union(self, o: Needs) -> Needs {
+        let deleted_files = self.deleted_files || o.deleted_files;
+        let container_mounts = self.container_mounts || o.container_mounts;
+        let filesystems = self.filesystems || o.filesystems || deleted_files;
         Needs {
-            processes: self.processes || o.processes || o.fds || o.pipes || self.fds || self.pipes,
+            processes: self.processes
+                || o.processes
+                || o.fds
+                || o.pipes
+                || self.fds
+                || self.pipes
+                || container_mounts,
             fds: self.fds || o.fds || self.pipes || o.pipes,
             pipes: self.pipes || o.pipes,
             cgroups: self.cgroups || o.cgroups || self.memcg || o.memcg,
             memcg: self.memcg || o.memcg,
             mounts: self.mounts
                 || o.mounts
-                || self.filesystems
-                || o.filesystems
+                || filesystems
                 || self.cgroups
                 || o.cgroups
                 || self.memcg
@@ -166,10 +192,14 @@ impl Needs {
                 || o.systemd,
             kubelet_pods: self.kubelet_pods || o.kubelet_pods,
             systemd: self.systemd || o.systemd,
-            filesystems: self.filesystems || o.filesystems,
+            filesystems,
             kernel_log: self.kernel_log || o.kernel_log,
             packages: self.packages || o.packages,
             history: self.history || o.history,
+            coredump: self.coredump || o.coredump,
+            deleted_files,
+            sysctl_conf: self.sysctl_conf || o.sysctl_conf,
+            container_mounts,
         }
     }
 
@@ -238,6 +268,9 @@ pub fn all() -> &'static [CheckDef] {
         oom_kills::CHECK,
         dying_memcgs::CHECK,
         mount_leak::CHECK,
+        coredump_to_host::CHECK,
+        coredump_storm::CHECK,
+        sysctl_drift::CHECK,
     ]
 }
 

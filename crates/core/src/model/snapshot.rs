@@ -9,12 +9,14 @@
 //! collected data.
 
 use super::cgroups::Cgroups;
-use super::fs::{FilesystemUsage, Role};
+use super::coredump::CoredumpHost;
+use super::fs::{DeletedOpenFiles, FilesystemUsage, Role};
 use super::kernel::{HostInfo, LoadAverage, Meminfo, Mount, Pressure, sysctl_path};
 use super::log::KernelLog;
 use super::mount_owners::{PodsDir, Systemd};
 use super::pipes::PipeScan;
 use super::process::{Process, ScanReport};
+use super::sysctl_conf::SysctlConf;
 use super::unavailable::{Kind, Unavailable};
 use crate::attribution::owner_of;
 use serde::{Deserialize, Serialize};
@@ -79,6 +81,18 @@ pub struct Snapshot {
     /// Installed container runtime packages and versions (from the dpkg database).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_packages: Option<BTreeMap<String, String>>,
+    /// The core-dump machinery: coredump.conf, the handler, the dump stores (absent when
+    /// not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coredump: Option<CoredumpHost>,
+    /// Open deleted files on filesystems over the disk-pressure band (absent when not
+    /// looked for; present and empty when no filesystem was over the band).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_open: Option<DeletedOpenFiles>,
+    /// The sysctl configuration files (absent when not read). The live values of the names
+    /// they set are in `sysctls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctl_conf: Option<SysctlConf>,
     /// Host files that could not be read or parsed, with the reason.
     pub unavailable: Vec<Unavailable>,
     /// Wall time each collector took, in ms, by collector id.
@@ -236,6 +250,16 @@ impl Snapshot {
                 p.holders.sort_unstable();
                 p.holders.dedup();
             }
+        }
+        if let Some(d) = &mut self.deleted_open {
+            for h in &mut d.holders {
+                h.owner = owner_of(&h.cgroups);
+            }
+            d.holders.sort_by(|a, b| {
+                b.bytes
+                    .cmp(&a.bytes)
+                    .then((a.pid, a.fd).cmp(&(b.pid, b.fd)))
+            });
         }
         if let Some(c) = &mut self.cgroups {
             c.pids

@@ -1,10 +1,14 @@
 //! Collectors: each reads one part of the host into the [`Snapshot`]. Which ones run
 //! follows from what the selected checks need ([`Needs`]): `check --only disk-pressure`
-//! walks no process, no fd and no kernel ring. Each collector's wall time is recorded in the
+//! runs no process scan and reads no kernel ring (it walks fd links only when a filesystem
+//! is over the band: the holders of open deleted files). Each collector's wall time is recorded in the
 //! snapshot (`timings`), so a slow one shows.
 
 pub mod basics;
 pub mod cgroups;
+pub mod container_mounts;
+pub mod coredump;
+pub mod deleted;
 pub mod filesystems;
 pub mod mount_owners;
 pub mod mounts;
@@ -12,6 +16,7 @@ pub mod packages;
 pub mod per_pid;
 pub mod pipes;
 pub mod processes;
+pub mod sysctl_conf;
 
 use crate::Host;
 use node_doctor_core::checks::Needs;
@@ -31,6 +36,10 @@ pub const COLLECTORS: &[&str] = &[
     "pipes",
     "kernel_log",
     "packages",
+    "coredump",
+    "deleted_files",
+    "sysctl_conf",
+    "container_mounts",
 ];
 
 /// Runs collector `id` unless the run's deadline has passed (then records that it was not
@@ -110,6 +119,14 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
             s.filesystems = Some(f);
         });
     }
+    if needs.deleted_files
+        && let Some(fss) = s.filesystems.clone()
+    {
+        timed(&mut s, "deleted_files", deadline, |s| {
+            let d = deleted::read(&host.fs, &fss, s.mounts.as_deref(), deadline);
+            s.deleted_open = Some(d);
+        });
+    }
     let mut ends = Vec::new();
     if needs.processes || needs.fds || needs.pipes {
         timed(&mut s, "processes", deadline, |s| {
@@ -138,6 +155,31 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
                 &in_d,
                 deadline,
             ));
+        });
+    }
+    if needs.container_mounts
+        && let Some(mut ps) = s.processes.take()
+    {
+        timed(&mut s, "container_mounts", deadline, |_| {
+            container_mounts::read(&host.fs, &mut ps, deadline);
+        });
+        s.processes = Some(ps);
+    }
+    if needs.coredump {
+        timed(&mut s, "coredump", deadline, |s| {
+            let pattern = s.sysctls.get("kernel.core_pattern").cloned();
+            s.coredump = Some(coredump::read(
+                &host.fs,
+                pattern.as_deref(),
+                s.mounts.as_deref(),
+                deadline,
+                &mut s.unavailable,
+            ));
+        });
+    }
+    if needs.sysctl_conf {
+        timed(&mut s, "sysctl_conf", deadline, |s| {
+            sysctl_conf::read(fs, s)
         });
     }
     if needs.kernel_log {
