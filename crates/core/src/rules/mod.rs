@@ -49,6 +49,9 @@ pub enum Grouping {
     /// By pod (else container, else cgroup), listing the cgroups the lines name: a pod's
     /// fork storm is one finding however many of its cgroups the kernel reports.
     Pod,
+    /// By image, whichever line (kubelet's, the runtime's) reports the pull; the subject
+    /// gathers what each line names (the pod, the container).
+    Image,
 }
 
 /// A rule as written (default pack or an NPD config).
@@ -85,6 +88,9 @@ pub struct RuleSpec {
     /// when the pattern names none: daemons' own complaints ("failed to create new OS
     /// thread").
     pub logger_subject: bool,
+    /// Name the unit from the journal's `UNIT` field when the pattern names none (systemd's
+    /// job messages carry the unit's description, the field its name).
+    pub unit_subject: bool,
 }
 
 impl RuleSpec {
@@ -107,6 +113,7 @@ impl RuleSpec {
             unless: Vec::new(),
             event: None,
             logger_subject: false,
+            unit_subject: false,
         }
     }
 
@@ -144,6 +151,11 @@ impl RuleSpec {
 
     pub fn logger_subject(mut self) -> RuleSpec {
         self.logger_subject = true;
+        self
+    }
+
+    pub fn unit_subject(mut self) -> RuleSpec {
+        self.unit_subject = true;
         self
     }
 
@@ -873,6 +885,13 @@ impl Matcher {
                     s.kind = SubjectKind::Process;
                 }
             }
+            if rule.spec.unit_subject
+                && subject.as_ref().is_none_or(|s| s.unit.is_none())
+                && let Some(unit) = r.fields.get("UNIT")
+            {
+                let s = subject.get_or_insert_with(|| Subject::new(SubjectKind::Unit));
+                s.unit = Some(unit.clone());
+            }
             let mut h = Hit {
                 rule: i,
                 group: None,
@@ -956,6 +975,12 @@ impl Matcher {
         {
             match (grouping, &mut g.subject) {
                 (_, Some(have)) if folded => merge_subject(have, s),
+                // The latest line's subject, with what earlier lines named and it does not.
+                (Grouping::Image, Some(have)) => {
+                    let mut new = s.clone();
+                    merge_subject(&mut new, have);
+                    *have = new;
+                }
                 (Grouping::Pod, _) => {
                     g.subject = Some(pod_subject(s));
                     let member = |m: &Subject| m.path == s.path && m.container_id == s.container_id;
@@ -1097,6 +1122,11 @@ fn subject_key(s: &Subject, grouping: Grouping) -> String {
         (_, None, Some(uid)) => Some(format!("pod:{uid}")),
         _ => None,
     };
+    if grouping == Grouping::Image
+        && let Some(i) = &s.image
+    {
+        return format!("img:{i}");
+    }
     if grouping == Grouping::Pod {
         if let Some(uid) = &s.pod {
             return format!("pod:{uid}");
@@ -1249,7 +1279,11 @@ fn measures_of(caps: &regex::bytes::Captures, names: &[String]) -> Vec<Measure> 
             continue;
         };
         if let Ok(i) = v.parse::<u64>() {
-            out.push(Measure::count(n, i));
+            out.push(if n.ends_with("_seconds") {
+                Measure::new(n, i, Unit::Seconds)
+            } else {
+                Measure::count(n, i)
+            });
         } else if let Some(secs) = go_duration(v) {
             out.push(Measure::new(n, secs, Unit::Seconds));
         }
@@ -1609,5 +1643,181 @@ mod tests {
         let f = m.findings("log-monitor", "journal:kubelet.service");
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].log.as_ref().unwrap().count, 6);
+    }
+
+    fn npd(name: &str, pattern: &str) -> RuleSpec {
+        let mut r = RuleSpec::event(name, "R", pattern, Severity::Warning);
+        r.anchored_end = true;
+        r
+    }
+
+    #[test]
+    fn npd_end_anchored_rules_see_the_message_trimmed() {
+        // NPD's kmsg watcher trims each message (strings.TrimSpace), so its end-anchored
+        // KernelOops rule matches the kernel's "divide error: 0000 [#1] SMP " (trailing
+        // space: __die_header's flags end with " SMP" then a blank PTI slot on some kernels).
+        let s = set(vec![npd(
+            "kernel-monitor/KernelOops",
+            r"divide error: 0000 \[#\d+\] SMP",
+        )]);
+        let mut m = Matcher::new(&s);
+        assert_eq!(
+            m.feed(&LogRecord::text("divide error: 0000 [#1] SMP "))
+                .len(),
+            1
+        );
+        assert_eq!(
+            m.feed(&LogRecord::text("divide error: 0000 [#1] SMP PTI"))
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn rules_sharing_a_name_are_one_rule() {
+        // Two NPD configs with the same `source` (or one loaded twice) give rules of the
+        // same name: a line they both match is one hit, their lines one finding.
+        let s = set(vec![
+            npd(
+                "kernel-monitor/OOMKilling",
+                r"Killed process \d+ (.+) total-vm:\d+kB.*",
+            ),
+            npd(
+                "kernel-monitor/OOMKilling",
+                r"Killed process \d+ (.+) total-vm:\d+kB.*",
+            ),
+            npd(
+                "kernel-monitor/KernelOops",
+                r"BUG: unable to handle kernel NULL pointer dereference at .*",
+            ),
+            npd(
+                "kernel-monitor/KernelOops",
+                r"divide error: 0000 \[#\d+\] SMP",
+            ),
+        ]);
+        let mut m = Matcher::new(&s);
+        let hits = m.feed(&LogRecord::text(
+            "Killed process 12 (java) total-vm:100kB, anon-rss:1kB",
+        ));
+        assert_eq!(hits.len(), 1);
+        m.feed(&LogRecord::text(
+            "BUG: unable to handle kernel NULL pointer dereference at 0000000000000010",
+        ));
+        m.feed(&LogRecord::text("divide error: 0000 [#1] SMP"));
+        let f = m.findings("log-monitor", "kmsg");
+        let keys: Vec<(&str, u64)> = f
+            .iter()
+            .map(|f| (f.key.as_str(), f.log.as_ref().unwrap().count))
+            .collect();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys.contains(&("log-monitor/rule:kernel-monitor/KernelOops", 2)));
+        assert!(keys.contains(&("log-monitor/rule:kernel-monitor/OOMKilling", 1)));
+    }
+
+    #[test]
+    fn lookback_counts_only_lines_from_that_long_before_the_start() {
+        let mut r = npd(
+            "kernel-monitor/TaskHung",
+            r"task [\S ]+:\w+ blocked for more than \w+ seconds\.",
+        );
+        r.lookback_ms = Some(5 * 60_000);
+        let s = set(vec![r]);
+        let start = 10 * 3_600_000;
+        let mut m = Matcher::new(&s).with_options(MatchOptions {
+            started_ms: Some(start),
+            ..MatchOptions::default()
+        });
+        assert_eq!(m.looks_back(), Some(300_000));
+        let at = |ago_ms: u64| {
+            let mut r = LogRecord::text("INFO: task rsync:3199 blocked for more than 120 seconds.");
+            r.time_ms = Some(start - ago_ms);
+            r
+        };
+        assert!(
+            m.feed(&at(570_000)).is_empty(),
+            "9.5 minutes before a 5m lookback"
+        );
+        assert_eq!(m.feed(&at(60_000)).len(), 1);
+        // A line without a time is kept, as with --since.
+        assert_eq!(
+            m.feed(&LogRecord::text(
+                "INFO: task a:1 blocked for more than 120 seconds."
+            ))
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn log_file_prefixes_are_stripped_so_anchored_rules_match() {
+        let s = set(vec![RuleSpec::event(
+            "oom",
+            "OOMKilling",
+            r"^Killed process (?P<pid>\d+) \((?P<comm>[^)]*)\)",
+            Severity::Warning,
+        )]);
+        let line = "Nov 22 19:20:17 node-7 kernel: [  291.583675] Killed process 6775 (python3) total-vm:1kB";
+        let mut raw = Matcher::new(&s);
+        assert!(
+            raw.feed(&LogRecord::text(line)).is_empty(),
+            "a kmsg record has no prefix to strip"
+        );
+        let mut file = Matcher::new(&s).with_options(MatchOptions {
+            strip_prefix: true,
+            ..MatchOptions::default()
+        });
+        let hits = file.feed(&LogRecord::text(line));
+        assert_eq!(hits[0].subject.as_ref().unwrap().pid, Some(6775));
+        assert_eq!(hits[0].line, line, "the evidence keeps the whole line");
+    }
+
+    #[test]
+    fn multi_line_rules_match_across_buffers() {
+        let s = set(vec![RuleSpec::event(
+            "cper",
+            "CperHardwareErrorFatal",
+            r"Hardware error from APEI Generic Hardware Error Source: \d+\n.*event severity: fatal",
+            Severity::Critical,
+        )]);
+        let mut m = Matcher::new(&s);
+        assert_eq!(
+            m.search_mode(),
+            "literals",
+            "the last line's literal finds it"
+        );
+        let decode = &mut |b: &[u8]| Some(LogRecord::text(String::from_utf8_lossy(b).into_owned()));
+        assert!(
+            m.feed_lines(b"noise\n{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0\n", decode)
+                .is_empty()
+        );
+        let hits = m.feed_lines(
+            b"{1}[Hardware Error]: event severity: fatal\nmore noise\n",
+            decode,
+        );
+        assert_eq!(hits.len(), 1);
+        assert_eq!(m.lines, 4);
+        // A pattern whose shape proves nothing about lines runs on every line.
+        let s = set(vec![RuleSpec::event("x", "X", r"a\s+\nb", Severity::Info)]);
+        assert_eq!(Matcher::new(&s).search_mode(), "every line");
+    }
+
+    #[test]
+    fn patterns_without_literals_are_searched_as_one_union() {
+        let s = set(vec![
+            RuleSpec::event(
+                "a",
+                "A",
+                r"(?i)remounting filesystem read-only",
+                Severity::Info,
+            ),
+            RuleSpec::event("b", "B", r"file-max limit \d+ reached", Severity::Info),
+        ]);
+        let mut m = Matcher::new(&s);
+        assert_eq!(m.search_mode(), "union");
+        let hits = m.feed_lines(
+            b"x\nREMOUNTING FILESYSTEM READ-ONLY\ny\nVFS: file-max limit 1 reached\n",
+            &mut |b| Some(LogRecord::text(String::from_utf8_lossy(b).into_owned())),
+        );
+        assert_eq!(hits.len(), 2);
     }
 }
