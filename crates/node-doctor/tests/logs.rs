@@ -262,7 +262,7 @@ fn npd_filelog_message_extraction_and_rules_bound_to_their_source() {
         dir.path().join("docker.log"),
         "time=\"2026-11-22T19:20:17Z\" level=error msg=\"OCI runtime start failed: container process is already dead: unknown\"\n\
          time=\"2026-11-22T19:20:18Z\" level=info msg=\"all fine\"\n\
-         this line is not docker's and is skipped\n",
+         not docker's, skipped though the rule would match: OCI runtime start failed: container process is already dead: unknown\n",
     )
     .unwrap();
     // Another config for another file; both files hold both configs' lines.
@@ -292,11 +292,12 @@ fn npd_filelog_message_extraction_and_rules_bound_to_their_source() {
         cfg.to_str().unwrap(),
         "--no-default-rules",
     ]);
-    assert_eq!(
-        doc["sources"][0]["lines"], 2,
-        "the non-docker line is skipped: {doc:#}"
-    );
+    assert_eq!(doc["sources"][0]["lines"], 3, "lines read: {doc:#}");
     let f = &doc["findings"][0];
+    assert_eq!(
+        f["log"]["count"], 1,
+        "the line the message regex does not match is no message: {doc:#}"
+    );
     assert_eq!(
         f["log"]["rule"],
         "docker-monitor/DockerContainerStartupFailure"

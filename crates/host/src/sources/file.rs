@@ -15,6 +15,7 @@ use node_doctor_core::model::{LogRecord, Unavailable};
 use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 
 /// How to read a timestamp at the start of a line.
@@ -42,6 +43,19 @@ fn record(line: &[u8], cut: bool, format: TimeFormat, now_ms: u64) -> LogRecord 
     r
 }
 
+/// What a follower hands out: whole lines at once, so the rules can search them as one
+/// buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Whole lines, each ending in `\n` (the last may lack it at the end of a one-shot read).
+    Lines(&'a [u8]),
+    /// One line longer than [`MAX_LINE`]: its first [`MAX_LINE`] bytes (the rest skipped).
+    Cut(&'a [u8]),
+}
+
+/// The read buffer: room for a held partial line of up to [`MAX_LINE`] plus large reads.
+const BUF: usize = 256 << 10;
+
 /// A file followed across rotation and truncation.
 #[derive(Debug)]
 pub struct Follower {
@@ -50,22 +64,28 @@ pub struct Follower {
     file: Option<File>,
     identity: Option<(u64, u64)>,
     offset: u64,
-    partial: Vec<u8>,
-    partial_cut: bool,
+    /// `buf[..held]` is a partial last line, waiting for its newline.
+    buf: Vec<u8>,
+    held: usize,
+    /// A line longer than [`MAX_LINE`]: its first bytes, kept while the rest is skipped up
+    /// to its newline.
+    long: Option<Vec<u8>>,
+    /// The inode and directory inotify watches, when watched.
+    watched: Option<(u64, u64)>,
+    dir_watched: bool,
     /// Times the file was found rotated or truncated.
     pub rotations: u64,
-}
-
-/// Appends to a held partial line, keeping at most [`MAX_LINE`] bytes of it.
-fn push_partial(partial: &mut Vec<u8>, cut: &mut bool, piece: &[u8]) {
-    let room = MAX_LINE.saturating_sub(partial.len());
-    *cut |= piece.len() > room;
-    partial.extend_from_slice(piece.get(..piece.len().min(room)).unwrap_or(&[]));
 }
 
 /// Bytes read per poll at most, so one huge file cannot starve the other sources; the rest
 /// is read at the next poll.
 const MAX_PER_POLL: u64 = 64 << 20;
+
+/// Decodes one line (without its newline) into a record: text bounded by [`MAX_LINE`],
+/// the timestamp of `format`.
+pub fn decode(line: &[u8], cut: bool, format: TimeFormat, now_ms: u64) -> LogRecord {
+    record(line, cut, format, now_ms)
+}
 
 impl Follower {
     /// Starts at the end of the file (`from_start` false) or at its beginning. A file that
@@ -83,8 +103,11 @@ impl Follower {
             file: None,
             identity: None,
             offset: 0,
-            partial: Vec::new(),
-            partial_cut: false,
+            buf: Vec::new(),
+            held: 0,
+            long: None,
+            watched: None,
+            dir_watched: false,
             rotations: 0,
         };
         let err = match fs.open_file(path) {
@@ -101,6 +124,16 @@ impl Follower {
         (f, err)
     }
 
+    pub fn format(&self) -> TimeFormat {
+        self.format
+    }
+
+    fn reset(&mut self) {
+        self.offset = 0;
+        self.held = 0;
+        self.long = None;
+    }
+
     /// Reads what was appended since the last poll, calling `each` per complete line.
     pub fn poll(
         &mut self,
@@ -108,76 +141,147 @@ impl Follower {
         now_ms: u64,
         mut each: impl FnMut(LogRecord),
     ) -> Result<(), Unavailable> {
+        let format = self.format;
+        self.poll_pieces(fs, &mut |p| each_line(p, format, now_ms, &mut each))
+            .map(|_| ())
+    }
+
+    /// Reads what was appended since the last poll, handing out whole lines in large
+    /// pieces. Returns the bytes read (0: nothing new).
+    pub fn poll_pieces(
+        &mut self,
+        fs: &dyn HostFs,
+        each: &mut dyn FnMut(Piece),
+    ) -> Result<u64, Unavailable> {
+        let mut read: u64 = 0;
         match fs.file_identity(&self.path) {
             Ok((dev, ino, len)) => {
                 if self.identity != Some((dev, ino)) {
                     // Rotated by rename (or first seen): finish the old file, then start the
                     // new one from 0.
                     if self.file.is_some() {
-                        self.read_new(now_ms, &mut each)?;
+                        read = self.read_new(each)?;
                         self.rotations = self.rotations.saturating_add(1);
                     }
                     self.file = Some(fs.open_file(&self.path)?);
                     self.identity = Some((dev, ino));
-                    self.offset = 0;
-                    self.partial.clear();
+                    self.reset();
                 } else if len < self.offset {
                     // Truncated in place.
                     self.rotations = self.rotations.saturating_add(1);
-                    self.offset = 0;
-                    self.partial.clear();
+                    self.reset();
                 }
             }
             // Gone for now (between a rename and the new file): read what the old one has.
             Err(u) if u.kind == node_doctor_core::model::Kind::NotFound => {}
             Err(u) => return Err(u),
         }
-        self.read_new(now_ms, &mut each)
+        Ok(read.saturating_add(self.read_new(each)?))
     }
 
-    fn read_new(
-        &mut self,
-        now_ms: u64,
-        each: &mut impl FnMut(LogRecord),
-    ) -> Result<(), Unavailable> {
+    fn read_new(&mut self, each: &mut dyn FnMut(Piece)) -> Result<u64, Unavailable> {
         let Some(file) = self.file.as_mut() else {
-            return Ok(());
+            return Ok(0);
         };
         let path = self.path.clone();
         file.seek(SeekFrom::Start(self.offset))
             .map_err(|e| Unavailable::io(&path, &e))?;
-        let mut buf = vec![0u8; 64 * 1024];
+        if self.buf.len() < BUF {
+            self.buf.resize(BUF, 0);
+        }
         let mut this_poll: u64 = 0;
         while this_poll < MAX_PER_POLL {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| Unavailable::io(&path, &e))?;
+            let room = self.buf.get_mut(self.held..).unwrap_or(&mut []);
+            let n = file.read(room).map_err(|e| Unavailable::io(&path, &e))?;
             if n == 0 {
                 break;
             }
             self.offset = self.offset.saturating_add(n as u64);
             this_poll = this_poll.saturating_add(n as u64);
-            let mut rest = buf.get(..n).unwrap_or(&[]);
-            while let Some(i) = rest.iter().position(|&c| c == b'\n') {
-                let piece = rest.get(..i).unwrap_or(&[]);
-                push_partial(&mut self.partial, &mut self.partial_cut, piece);
-                each(record(&self.partial, self.partial_cut, self.format, now_ms));
-                self.partial.clear();
-                self.partial_cut = false;
-                rest = rest.get(i.saturating_add(1)..).unwrap_or(&[]);
+            let end = self.held.saturating_add(n);
+            let data = self.buf.get(..end).unwrap_or(&[]);
+            let mut start = 0usize;
+            if let Some(long) = &self.long {
+                // The rest of a long line: skipped up to its newline, then the line handed
+                // out cut.
+                match memchr::memchr(b'\n', data) {
+                    None => {
+                        self.held = 0;
+                        continue;
+                    }
+                    Some(i) => {
+                        each(Piece::Cut(long));
+                        self.long = None;
+                        start = i.saturating_add(1);
+                    }
+                }
             }
-            push_partial(&mut self.partial, &mut self.partial_cut, rest);
+            let tail = data.get(start..).unwrap_or(&[]);
+            let rest = match memchr::memrchr(b'\n', tail) {
+                Some(j) => {
+                    each(Piece::Lines(tail.get(..=j).unwrap_or(&[])));
+                    start.saturating_add(j).saturating_add(1)
+                }
+                None => start,
+            };
+            let rest_len = end.saturating_sub(rest);
+            if rest_len > MAX_LINE {
+                let keep = rest.saturating_add(MAX_LINE);
+                self.long = Some(self.buf.get(rest..keep).unwrap_or(&[]).to_vec());
+                self.held = 0;
+            } else {
+                self.buf.copy_within(rest..end, 0);
+                self.held = rest_len;
+            }
         }
-        Ok(())
+        Ok(this_poll)
     }
 
     /// Whole file read to its end: the last line even without a newline.
     pub fn flush(&mut self, now_ms: u64, mut each: impl FnMut(LogRecord)) {
-        if !self.partial.is_empty() {
-            each(record(&self.partial, self.partial_cut, self.format, now_ms));
-            self.partial.clear();
-            self.partial_cut = false;
+        let format = self.format;
+        self.flush_pieces(&mut |p| each_line(p, format, now_ms, &mut each));
+    }
+
+    pub fn flush_pieces(&mut self, each: &mut dyn FnMut(Piece)) {
+        if let Some(long) = self.long.take() {
+            each(Piece::Cut(&long));
+        } else if self.held > 0 {
+            each(Piece::Lines(self.buf.get(..self.held).unwrap_or(&[])));
         }
+        self.held = 0;
+    }
+
+    /// Watches the file (appends, truncation) and its directory (rotation, creation) with
+    /// `inotify`, so a waiting monitor wakes as soon as a line is written instead of polling.
+    /// Called after each poll: a rotated file is a new inode to watch. Returns whether the
+    /// file is watched.
+    pub fn watch(&mut self, fs: &dyn HostFs, inotify: BorrowedFd<'_>) -> bool {
+        use rustix::fs::inotify::{WatchFlags, add_watch};
+        let real = fs.real_path(&self.path);
+        if !self.dir_watched
+            && let Some(dir) = real.parent()
+        {
+            self.dir_watched = add_watch(
+                inotify,
+                dir,
+                WatchFlags::CREATE
+                    | WatchFlags::MOVED_TO
+                    | WatchFlags::MOVED_FROM
+                    | WatchFlags::DELETE,
+            )
+            .is_ok();
+        }
+        if self.identity.is_some() && self.watched != self.identity {
+            let ok = add_watch(
+                inotify,
+                &real,
+                WatchFlags::MODIFY | WatchFlags::ATTRIB | WatchFlags::CLOSE_WRITE,
+            )
+            .is_ok();
+            self.watched = if ok { self.identity } else { None };
+        }
+        self.dir_watched && self.watched.is_some() == self.identity.is_some()
     }
 
     /// Where the follower stands: (device, inode, offset), for persisting.
@@ -189,10 +293,24 @@ impl Follower {
     pub fn resume(&mut self, dev: u64, ino: u64, offset: u64) -> bool {
         if self.identity == Some((dev, ino)) {
             self.offset = offset;
-            self.partial.clear();
+            self.held = 0;
+            self.long = None;
             true
         } else {
             false
+        }
+    }
+}
+
+/// The records of a piece, one per line.
+fn each_line(p: Piece, format: TimeFormat, now_ms: u64, each: &mut dyn FnMut(LogRecord)) {
+    match p {
+        Piece::Cut(l) => each(record(l, true, format, now_ms)),
+        Piece::Lines(b) => {
+            let body = b.strip_suffix(b"\n").unwrap_or(b);
+            for l in body.split(|&c| c == b'\n') {
+                each(record(l, false, format, now_ms));
+            }
         }
     }
 }
