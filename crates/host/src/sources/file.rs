@@ -320,6 +320,7 @@ mod tests {
     use super::*;
     use crate::fs::RealFs;
     use std::io::Write;
+    use std::os::fd::AsFd;
 
     #[test]
     fn follows_appends_partial_lines_rotation_and_truncation() {
@@ -393,5 +394,110 @@ mod tests {
         .unwrap();
         let (_, err) = Follower::new(&fs, "fifo", TimeFormat::None, true);
         assert_eq!(err.unwrap().kind, node_doctor_core::model::Kind::NotRegular);
+    }
+
+    #[test]
+    fn pieces_are_whole_lines_whatever_the_reads_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        // Lines of every length around the buffer's and MAX_LINE's edges.
+        let mut want: Vec<Vec<u8>> = Vec::new();
+        let mut seed: u64 = 7;
+        for i in 0..400u64 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = match i % 5 {
+                0 => (seed >> 33) as usize % 200,
+                1 => MAX_LINE - 1 + (seed >> 60) as usize % 3,
+                2 => BUF - 10 + (seed >> 58) as usize % 20,
+                _ => (seed >> 40) as usize % 5000,
+            };
+            want.push(vec![b'a' + (i % 26) as u8; len]);
+        }
+        let mut bytes = want.join(&b'\n');
+        bytes.push(b'\n');
+        std::fs::write(dir.path().join("x.log"), &bytes).unwrap();
+        let (mut f, _) = Follower::new(&fs, "x.log", TimeFormat::None, true);
+        let mut got: Vec<(Vec<u8>, bool)> = Vec::new();
+        let mut take = |p: Piece| match p {
+            Piece::Cut(l) => got.push((l.to_vec(), true)),
+            Piece::Lines(b) => {
+                assert_eq!(b.last(), Some(&b'\n'), "whole lines only");
+                for l in b.strip_suffix(b"\n").unwrap().split(|&c| c == b'\n') {
+                    got.push((l.to_vec(), false));
+                }
+            }
+        };
+        while f.poll_pieces(&fs, &mut take).unwrap() > 0 {}
+        f.flush_pieces(&mut take);
+        assert_eq!(got.len(), want.len());
+        for ((g, cut), w) in got.iter().zip(&want) {
+            if w.len() > MAX_LINE && *cut {
+                assert_eq!(&g[..], &w[..MAX_LINE]);
+            } else {
+                assert_eq!(g, w);
+            }
+        }
+    }
+
+    /// Whether `fd` becomes readable within a generous bound (not a timing assertion: a
+    /// guard so a missing event fails instead of hanging).
+    fn readable(fd: &std::os::fd::OwnedFd) -> bool {
+        use rustix::event::{PollFd, PollFlags, poll};
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        let ts = rustix::time::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&ts)).is_ok_and(|n| n > 0)
+    }
+
+    fn drain(fd: &std::os::fd::OwnedFd) {
+        let mut buf = [0u8; 4096];
+        while rustix::io::read(fd, &mut buf).is_ok_and(|n| n > 0) {}
+    }
+
+    #[test]
+    fn inotify_wakes_on_a_write_a_rotation_and_a_creation() {
+        use rustix::fs::inotify::{CreateFlags, init};
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        let path = dir.path().join("kern.log");
+        std::fs::write(&path, "old\n").unwrap();
+        let ino = init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).unwrap();
+        let (mut f, _) = Follower::new(&fs, "kern.log", TimeFormat::None, false);
+        assert!(f.watch(&fs, ino.as_fd()));
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        w.write_all(b"new line\n").unwrap();
+        assert!(readable(&ino), "a write to the file");
+        drain(&ino);
+        let mut got = Vec::new();
+        f.poll(&fs, 0, |r| got.push(r.text)).unwrap();
+        assert_eq!(got, vec!["new line"]);
+
+        std::fs::rename(&path, dir.path().join("kern.log.1")).unwrap();
+        assert!(
+            readable(&ino),
+            "a rotation (rename out of the directory's view)"
+        );
+        drain(&ino);
+        std::fs::write(&path, "after rotation\n").unwrap();
+        assert!(readable(&ino), "the new file's creation");
+        drain(&ino);
+        f.poll(&fs, 0, |r| got.push(r.text)).unwrap();
+        assert!(f.watch(&fs, ino.as_fd()), "the new inode is watched");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"more\n")
+            .unwrap();
+        assert!(readable(&ino), "a write to the new file");
+        f.poll(&fs, 0, |r| got.push(r.text)).unwrap();
+        assert_eq!(got, vec!["new line", "after rotation", "more"]);
     }
 }
