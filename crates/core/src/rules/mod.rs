@@ -654,6 +654,8 @@ pub struct MatchOptions {
 struct Logger {
     comm: Option<String>,
     pid: Option<i32>,
+    /// The journal's `_SYSTEMD_UNIT`: the unit the logging process runs in.
+    unit: Option<String>,
 }
 
 /// Runs a rule set over a stream of records and gathers the hits into findings, with bounded
@@ -802,6 +804,7 @@ impl Matcher {
                 .or(r.fields.get("SYSLOG_IDENTIFIER"))
                 .cloned(),
             pid: r.fields.get("_PID").and_then(|p| p.parse().ok()),
+            unit: r.fields.get("_SYSTEMD_UNIT").cloned(),
         };
         if !self.opts.strip_prefix {
             return (text.trim(), logger);
@@ -811,6 +814,7 @@ impl Matcher {
             logger = Logger {
                 comm: Some(tag.to_string()),
                 pid: p.pid,
+                unit: None,
             };
         }
         (text.get(p.start..).unwrap_or(text).trim(), logger)
@@ -1006,6 +1010,9 @@ impl Matcher {
                 let s = subject.get_or_insert_with(|| Subject::new(SubjectKind::Process));
                 s.comm.clone_from(&logger.comm);
                 s.pid = logger.pid;
+                if s.unit.is_none() {
+                    s.unit.clone_from(&logger.unit);
+                }
                 if s.container_id.is_none() && s.pod.is_none() {
                     s.kind = SubjectKind::Process;
                 }
