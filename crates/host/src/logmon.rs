@@ -66,7 +66,7 @@ enum State {
         follower: Follower,
         /// NPD filelog's `message` regex: its first group is the message; a line it does not
         /// match is not a message.
-        extract: Option<regex::Regex>,
+        extract: Option<regex::bytes::Regex>,
         /// inotify watches the file and its directory (else the monitor wakes on a timer).
         watched: bool,
     },
@@ -184,7 +184,13 @@ impl Monitor {
                 }
             }),
             Source::File { path, message } => {
-                let extract = match message.as_deref().map(regex::Regex::new).transpose() {
+                // Bytes and ASCII classes, as the rules (and Go's RE2 over UTF-8 text): the
+                // extractor runs on candidate lines only, and a small automaton keeps it cheap.
+                let extract = match message
+                    .as_deref()
+                    .map(|m| regex::bytes::RegexBuilder::new(m).unicode(false).build())
+                    .transpose()
+                {
                     Ok(e) => e,
                     Err(e) => {
                         st.stats.error = Some(format!("message regex: {e}"));
@@ -331,7 +337,10 @@ impl Monitor {
                         if kmsg_floor.is_none_or(|f| rec.record.time_ms.is_none_or(|t| t >= f))
                             && !old(&rec.record)
                         {
-                            hits.extend(matcher.feed(&rec.record));
+                            let got = matcher.feed(&rec.record);
+                            if follow {
+                                hits.extend(got);
+                            }
                         }
                     }) {
                         Ok(lost) => stats.lost = stats.lost.saturating_add(lost),
@@ -354,47 +363,58 @@ impl Monitor {
                 let mut decode = |line: &[u8]| -> Option<LogRecord> {
                     let mut r = file::decode(line, false, format, now);
                     if let Some(re) = extract.as_ref() {
-                        let m = re.captures(&r.text)?;
-                        r.text = m.get(1).or(m.get(0))?.as_str().to_string();
+                        let m = re.captures(r.text.as_bytes())?;
+                        let text = m.get(1).or(m.get(0))?.as_bytes();
+                        r.text = String::from_utf8_lossy(text).into_owned();
                     }
                     (!old(&r)).then_some(r)
                 };
-                let mut on_piece = |p: Piece| match p {
-                    Piece::Lines(b) => hits.extend(matcher.feed_lines(b, &mut decode)),
-                    Piece::Cut(b) => match decode(b) {
-                        Some(mut r) => {
-                            r.cut = true;
-                            hits.extend(matcher.feed(&r));
-                        }
-                        None => matcher.lines = matcher.lines.saturating_add(1),
-                    },
-                };
-                // One-shot: to the end of the file (a poll reads 64 MiB at most).
-                loop {
-                    match follower.poll_pieces(fs, &mut on_piece) {
-                        Ok(0) => break,
-                        Ok(_) if follow => break,
-                        Ok(_) => {}
-                        Err(u) => {
-                            error = Some(u.to_string());
-                            done = true;
-                            break;
-                        }
+                // One-shot, the findings are read at the end: the hits are not kept (a large
+                // file's would make memory grow with it).
+                let mut on_piece = |p: Piece| {
+                    let got = match p {
+                        Piece::Lines(b) => matcher.feed_lines(b, &mut decode),
+                        Piece::Counted(b, n) => matcher.feed_counted(b, Some(n), &mut decode),
+                        Piece::Cut(b) => match decode(b) {
+                            Some(mut r) => {
+                                r.cut = true;
+                                matcher.feed(&r)
+                            }
+                            None => {
+                                matcher.lines = matcher.lines.saturating_add(1);
+                                Vec::new()
+                            }
+                        },
+                    };
+                    if follow {
+                        hits.extend(got);
                     }
-                }
-                if !follow {
-                    follower.flush_pieces(&mut on_piece);
+                };
+                if follow {
+                    if let Err(u) = follower.poll_pieces(fs, &mut on_piece) {
+                        error = Some(u.to_string());
+                        done = true;
+                    }
+                    if let Some(ino) = inotify {
+                        *watched = follower.watch(fs, ino.as_fd());
+                        stats.mode = Some(if *watched { "inotify" } else { "poll" }.into());
+                    }
+                } else {
+                    // One-shot: the whole file, read ahead on a thread while it is searched.
+                    if let Err(u) = follower.read_whole(&mut on_piece) {
+                        error = Some(u.to_string());
+                    }
                     done = true;
-                } else if let Some(ino) = inotify {
-                    *watched = follower.watch(fs, ino.as_fd());
-                    stats.mode = Some(if *watched { "inotify" } else { "poll" }.into());
                 }
             }
             State::Journal { follower } => match follower {
                 Some(f) => {
                     if let Err(u) = f.poll(|r| {
                         if !old(&r) {
-                            hits.extend(matcher.feed(&r));
+                            let got = matcher.feed(&r);
+                            if follow {
+                                hits.extend(got);
+                            }
                         }
                     }) {
                         error = Some(u.to_string());
@@ -407,7 +427,10 @@ impl Monitor {
                     };
                     if let Err(u) = journal::read(fs, filter, since, |r| {
                         if !old(&r) {
-                            hits.extend(matcher.feed(&r));
+                            let got = matcher.feed(&r);
+                            if follow {
+                                hits.extend(got);
+                            }
                         }
                     }) {
                         error = Some(u.to_string());

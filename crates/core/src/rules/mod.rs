@@ -207,6 +207,9 @@ struct Rule {
     filter: Option<Filter>,
     /// Named groups that are not subject fields: candidates for measures.
     measure_groups: Vec<String>,
+    /// Whether the pattern has named groups at all (without, a match needs no captures:
+    /// NPD's `(.+)` groups would cost a backtracking pass per line for nothing).
+    named: bool,
 }
 
 impl Rule {
@@ -323,6 +326,7 @@ impl RuleSet {
             });
             let mut measure_groups = Vec::new();
             prefilter::capture_names(&parsed, &mut measure_groups);
+            let named = !measure_groups.is_empty();
             measure_groups.retain(|n| !SUBJECT_GROUPS.contains(&n.as_str()));
             let filter = filter_of(parsed, span);
             rules.push(Rule {
@@ -335,6 +339,7 @@ impl RuleSet {
                 event_id,
                 filter,
                 measure_groups,
+                named,
             });
         }
         let unless: Vec<Vec<usize>> = rules
@@ -677,6 +682,8 @@ pub struct Matcher {
     /// Rules that apply to the source this matcher reads (by rule index).
     applies: Vec<bool>,
     pub lines: u64,
+    /// Bytes fed so far (where the next line starts).
+    bytes: u64,
 }
 
 #[derive(Debug)]
@@ -684,7 +691,8 @@ struct EventMark {
     event: usize,
     pid: Option<i32>,
     group: (usize, String),
-    line: u64,
+    /// Where in the source the hit's line is (bytes fed before it).
+    at: u64,
 }
 
 #[derive(Debug, Default)]
@@ -717,9 +725,9 @@ const LATEST: usize = 2;
 const SAMPLE_CHARS: usize = 400;
 /// Most distinct (rule, subject) groups kept; past it, hits fold into a subject-less group.
 const MAX_GROUPS: usize = 256;
-/// An event's lines are folded when at most this many lines apart (an OOM report lists the
-/// memcg's tasks between its first line and the kill).
-const FOLD_LINES: u64 = 1000;
+/// An event's lines are folded when at most this many bytes apart (an OOM report lists the
+/// memcg's tasks, a line of some 100 bytes each, between its first line and the kill).
+const FOLD_BYTES: u64 = 512 << 10;
 /// Event hits remembered for folding.
 const EVENTS_KEPT: usize = 16;
 
@@ -762,6 +770,7 @@ impl Matcher {
             events: VecDeque::new(),
             applies,
             lines: 0,
+            bytes: 0,
         }
     }
 
@@ -823,7 +832,11 @@ impl Matcher {
     /// Feeds one record; returns the hits it produced.
     pub fn feed(&mut self, r: &LogRecord) -> Vec<Hit> {
         self.lines = self.lines.saturating_add(1);
-        let line_no = self.lines;
+        let at = self.bytes;
+        self.bytes = self
+            .bytes
+            .saturating_add(r.text.len() as u64)
+            .saturating_add(1);
         let (msg, logger) = self.message(r);
         let prev: Vec<String> = if self.has_multi {
             let prev = self.recent.iter().cloned().collect();
@@ -838,7 +851,7 @@ impl Matcher {
         if !self.searcher.may_match(msg.as_bytes()) {
             return Vec::new();
         }
-        self.check(r, msg, logger, line_no, &prev)
+        self.check(r, msg, logger, at, &prev)
     }
 
     /// Feeds a buffer of whole lines (each ended by `\n`; the last may lack it): the
@@ -849,12 +862,21 @@ impl Matcher {
         buf: &[u8],
         decode: &mut dyn FnMut(&[u8]) -> Option<LogRecord>,
     ) -> Vec<Hit> {
-        let first_line = self.lines;
+        self.feed_counted(buf, None, decode)
+    }
+
+    /// [`Matcher::feed_lines`] for a buffer whose newlines were counted already (by the
+    /// thread that read it, while the bytes were in its cache).
+    pub fn feed_counted(
+        &mut self,
+        buf: &[u8],
+        newlines_in_buf: Option<usize>,
+        decode: &mut dyn FnMut(&[u8]) -> Option<LogRecord>,
+    ) -> Vec<Hit> {
+        let base = self.bytes;
         self.searcher.start_buffer();
         let mut hits = Vec::new();
         let mut pos = 0usize;
-        let mut counted_to = 0usize;
-        let mut line_no = first_line;
         while let Some(q) = self.searcher.next(buf, pos) {
             let Some(head) = buf.get(pos..q) else { break };
             let start = memchr::memrchr(b'\n', head)
@@ -863,9 +885,6 @@ impl Matcher {
                 .get(q..)
                 .and_then(|t| memchr::memchr(b'\n', t))
                 .map_or(buf.len(), |i| q.saturating_add(i));
-            let skipped = buf.get(counted_to..start).map_or(0, newlines);
-            line_no = line_no.saturating_add(skipped as u64).saturating_add(1);
-            counted_to = end.saturating_add(1).min(buf.len());
             if let Some(line) = buf.get(start..end)
                 && let Some(rec) = decode(line)
             {
@@ -876,13 +895,16 @@ impl Matcher {
                 };
                 let (msg, logger) = self.message(&rec);
                 let msg = msg.to_string();
-                hits.extend(self.check(&rec, &msg, logger, line_no, &prev));
+                let at = base.saturating_add(start as u64);
+                hits.extend(self.check(&rec, &msg, logger, at, &prev));
             }
             pos = end.saturating_add(1);
         }
-        let total =
-            newlines(buf).saturating_add(usize::from(!buf.is_empty() && !buf.ends_with(b"\n")));
-        self.lines = first_line.saturating_add(total as u64);
+        let total = newlines_in_buf
+            .unwrap_or_else(|| newlines(buf))
+            .saturating_add(usize::from(!buf.is_empty() && !buf.ends_with(b"\n")));
+        self.lines = self.lines.saturating_add(total as u64);
+        self.bytes = base.saturating_add(buf.len() as u64);
         if self.has_multi {
             self.keep_carry(buf);
         }
@@ -946,7 +968,7 @@ impl Matcher {
         r: &LogRecord,
         msg: &str,
         logger: Logger,
-        line_no: u64,
+        at: u64,
         prev: &[String],
     ) -> Vec<Hit> {
         let set = self.set.clone();
@@ -997,10 +1019,15 @@ impl Matcher {
                 continue;
             }
             let haystack = joined.as_deref().unwrap_or(msg);
-            let Some(caps) = rule.regex().and_then(|re| re.captures(haystack.as_bytes())) else {
-                continue;
+            let caps = if rule.named {
+                match rule.regex().and_then(|re| re.captures(haystack.as_bytes())) {
+                    Some(c) => Some(c),
+                    None => continue,
+                }
+            } else {
+                None
             };
-            let mut subject = subject_of(&caps);
+            let mut subject = caps.as_ref().and_then(subject_of);
             if rule.spec.logger_subject
                 && subject
                     .as_ref()
@@ -1030,9 +1057,12 @@ impl Matcher {
                 subject,
                 line: r.text.clone(),
                 time_ms: r.time_ms,
-                measures: measures_of(&caps, &rule.measure_groups),
+                measures: caps
+                    .as_ref()
+                    .map(|c| measures_of(c, &rule.measure_groups))
+                    .unwrap_or_default(),
             };
-            self.record(&mut h, line_no);
+            self.record(&mut h, at);
             hits.push(h);
         }
         hits
@@ -1040,16 +1070,11 @@ impl Matcher {
 
     /// The group an event's line folds into: the recent hit of the same event naming the
     /// same pid, or the newest one, when it named none.
-    fn fold_target(
-        &mut self,
-        event: usize,
-        pid: Option<i32>,
-        line_no: u64,
-    ) -> Option<(usize, String)> {
+    fn fold_target(&mut self, event: usize, pid: Option<i32>, at: u64) -> Option<(usize, String)> {
         let pid = pid?;
         let mut newest = true;
         for m in self.events.iter_mut().rev() {
-            if m.event != event || line_no.saturating_sub(m.line) > FOLD_LINES {
+            if m.event != event || at.saturating_sub(m.at) > FOLD_BYTES {
                 continue;
             }
             if m.pid == Some(pid) {
@@ -1064,7 +1089,7 @@ impl Matcher {
         None
     }
 
-    fn record(&mut self, h: &mut Hit, line_no: u64) {
+    fn record(&mut self, h: &mut Hit, at: u64) {
         let set = self.set.clone();
         let Some(rule) = set.rules.get(h.rule) else {
             return;
@@ -1078,9 +1103,7 @@ impl Matcher {
         );
         let mut folded = false;
         if let Some(ev) = rule.event_id {
-            if let Some(target) =
-                self.fold_target(ev, h.subject.as_ref().and_then(|s| s.pid), line_no)
-            {
+            if let Some(target) = self.fold_target(ev, h.subject.as_ref().and_then(|s| s.pid), at) {
                 gk = target;
                 folded = true;
             }
@@ -1088,7 +1111,7 @@ impl Matcher {
                 event: ev,
                 pid: h.subject.as_ref().and_then(|s| s.pid),
                 group: gk.clone(),
-                line: line_no,
+                at,
             });
             if self.events.len() > EVENTS_KEPT {
                 self.events.pop_front();

@@ -51,6 +51,8 @@ pub enum Piece<'a> {
     Lines(&'a [u8]),
     /// One line longer than [`MAX_LINE`]: its first [`MAX_LINE`] bytes (the rest skipped).
     Cut(&'a [u8]),
+    /// Whole lines, with the number of newlines they hold (counted by the reader thread).
+    Counted(&'a [u8], usize),
 }
 
 /// The read buffer: room for a held partial line of up to [`MAX_LINE`] plus large reads.
@@ -115,6 +117,11 @@ impl Follower {
                 if let Ok(m) = file.metadata() {
                     f.identity = Some((m.dev(), m.ino()));
                     f.offset = if from_start { 0 } else { m.len() };
+                }
+                if from_start {
+                    // Read front to back: the kernel may read ahead further (a hint; its
+                    // failure changes nothing).
+                    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
                 }
                 f.file = Some(file);
                 None
@@ -252,6 +259,89 @@ impl Follower {
         self.held = 0;
     }
 
+    /// Reads the file from where the follower stands to its end, the last line even without
+    /// its newline (a one-shot read). The reading runs on a thread of its own, a few buffers
+    /// ahead of the search: the kernel's copy into user memory (a third of the time over a
+    /// file in the page cache) overlaps the search of the previous buffer, on another core
+    /// when there is one. Memory stays at [`PIPELINE`] buffers whatever the file's size.
+    pub fn read_whole(&mut self, each: &mut dyn FnMut(Piece)) -> Result<u64, Unavailable> {
+        use std::sync::mpsc::sync_channel;
+        let Some(file) = self.file.as_ref() else {
+            return Ok(0);
+        };
+        let path = self.path.clone();
+        let mut f = file;
+        f.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| Unavailable::io(&path, &e))?;
+        let mut carry: Vec<u8> = self.buf.get(..self.held).unwrap_or(&[]).to_vec();
+        let mut long = self.long.take();
+        let mut total: u64 = 0;
+        let result = std::thread::scope(|scope| -> Result<bool, Unavailable> {
+            let (full_tx, full_rx) = sync_channel::<std::io::Result<(Vec<u8>, usize)>>(PIPELINE);
+            let (free_tx, free_rx) = sync_channel::<Vec<u8>>(PIPELINE.saturating_add(1));
+            for _ in 0..=PIPELINE {
+                let _ = free_tx.send(Vec::new());
+            }
+            let reader = std::thread::Builder::new()
+                .name("nd-file-read".into())
+                .spawn_scoped(scope, move || {
+                    let mut f = file;
+                    while let Ok(mut b) = free_rx.recv() {
+                        b.resize(BUF, 0);
+                        match f.read(&mut b) {
+                            Ok(0) => break,
+                            Ok(n) => {
+                                b.truncate(n);
+                                // Counted here, while the bytes are in this core's cache.
+                                let nl = memchr::memchr_iter(b'\n', &b).count();
+                                if full_tx.send(Ok((b, nl))).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                let _ = full_tx.send(Err(e));
+                                break;
+                            }
+                        }
+                    }
+                });
+            if reader.is_err() {
+                return Ok(false);
+            }
+            for chunk in full_rx {
+                let (chunk, nl) = chunk.map_err(|e| Unavailable::io(&path, &e))?;
+                total = total.saturating_add(chunk.len() as u64);
+                take_chunk(&chunk, nl, &mut carry, &mut long, each);
+                let _ = free_tx.send(chunk);
+            }
+            Ok(true)
+        });
+        match result {
+            // No thread could be started: the same reads, in turn.
+            Ok(false) => {
+                self.long = long;
+                let n = self.read_new(each)?;
+                self.flush_pieces(each);
+                Ok(n)
+            }
+            Ok(true) => {
+                self.offset = self.offset.saturating_add(total);
+                self.held = 0;
+                if let Some(l) = long {
+                    each(Piece::Cut(&l));
+                } else if !carry.is_empty() {
+                    each(Piece::Lines(&carry));
+                }
+                Ok(total)
+            }
+            Err(u) => {
+                self.offset = self.offset.saturating_add(total);
+                self.held = 0;
+                Err(u)
+            }
+        }
+    }
+
     /// Watches the file (appends, truncation) and its directory (rotation, creation) with
     /// `inotify`, so a waiting monitor wakes as soon as a line is written instead of polling.
     /// Called after each poll: a rotated file is a new inode to watch. Returns whether the
@@ -302,11 +392,74 @@ impl Follower {
     }
 }
 
+/// Buffers a one-shot read keeps in flight between its reader thread and the search.
+const PIPELINE: usize = 2;
+
+/// Hands out the whole lines of `c`, the next buffer of a file: the line `carry` began first,
+/// then the lines inside `c`; what follows the last newline becomes the new carry (or, past
+/// [`MAX_LINE`], a cut line whose rest is skipped).
+fn take_chunk(
+    c: &[u8],
+    newlines: usize,
+    carry: &mut Vec<u8>,
+    long: &mut Option<Vec<u8>>,
+    each: &mut dyn FnMut(Piece),
+) {
+    let mut start = 0usize;
+    if long.is_some() {
+        match memchr::memchr(b'\n', c) {
+            None => return,
+            Some(i) => {
+                if let Some(l) = long.take() {
+                    each(Piece::Cut(&l));
+                }
+                start = i.saturating_add(1);
+            }
+        }
+    } else if !carry.is_empty() {
+        match memchr::memchr(b'\n', c) {
+            None => {
+                carry.extend_from_slice(c);
+                if carry.len() > MAX_LINE {
+                    carry.truncate(MAX_LINE);
+                    *long = Some(std::mem::take(carry));
+                }
+                return;
+            }
+            Some(i) => {
+                carry.extend_from_slice(c.get(..=i).unwrap_or(&[]));
+                if carry.len() > MAX_LINE.saturating_add(1) {
+                    each(Piece::Cut(carry.get(..MAX_LINE).unwrap_or(&[])));
+                } else {
+                    each(Piece::Lines(carry));
+                }
+                carry.clear();
+                start = i.saturating_add(1);
+            }
+        }
+    }
+    // The first newline went to the line the carry began (or ended a skipped long one).
+    let inner = newlines.saturating_sub(usize::from(start > 0));
+    let rest = c.get(start..).unwrap_or(&[]);
+    let tail = match memchr::memrchr(b'\n', rest) {
+        Some(j) => {
+            each(Piece::Counted(rest.get(..=j).unwrap_or(&[]), inner));
+            rest.get(j.saturating_add(1)..).unwrap_or(&[])
+        }
+        None => rest,
+    };
+    if tail.len() > MAX_LINE {
+        *long = Some(tail.get(..MAX_LINE).unwrap_or(&[]).to_vec());
+    } else {
+        carry.extend_from_slice(tail);
+    }
+}
+
 /// The records of a piece, one per line.
 fn each_line(p: Piece, format: TimeFormat, now_ms: u64, each: &mut dyn FnMut(LogRecord)) {
     match p {
         Piece::Cut(l) => each(record(l, true, format, now_ms)),
-        Piece::Lines(b) => {
+        Piece::Lines(b) | Piece::Counted(b, _) => {
             let body = b.strip_suffix(b"\n").unwrap_or(b);
             for l in body.split(|&c| c == b'\n') {
                 each(record(l, false, format, now_ms));
@@ -422,7 +575,7 @@ mod tests {
         let mut got: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut take = |p: Piece| match p {
             Piece::Cut(l) => got.push((l.to_vec(), true)),
-            Piece::Lines(b) => {
+            Piece::Lines(b) | Piece::Counted(b, _) => {
                 assert_eq!(b.last(), Some(&b'\n'), "whole lines only");
                 for l in b.strip_suffix(b"\n").unwrap().split(|&c| c == b'\n') {
                     got.push((l.to_vec(), false));
@@ -431,6 +584,31 @@ mod tests {
         };
         while f.poll_pieces(&fs, &mut take).unwrap() > 0 {}
         f.flush_pieces(&mut take);
+        // The one-shot read, its reader thread a few buffers ahead: the same lines.
+        let (mut whole, _) = Follower::new(&fs, "x.log", TimeFormat::None, true);
+        let mut again: Vec<(Vec<u8>, bool)> = Vec::new();
+        whole
+            .read_whole(&mut |p| match p {
+                Piece::Cut(l) => again.push((l.to_vec(), true)),
+                Piece::Counted(b, n) => {
+                    assert_eq!(n, b.iter().filter(|&&c| c == b'\n').count());
+                    for l in b.strip_suffix(b"\n").unwrap_or(b).split(|&c| c == b'\n') {
+                        again.push((l.to_vec(), false));
+                    }
+                }
+                Piece::Lines(b) => {
+                    for l in b.strip_suffix(b"\n").unwrap_or(b).split(|&c| c == b'\n') {
+                        again.push((l.to_vec(), false));
+                    }
+                }
+            })
+            .unwrap();
+        let cut = |v: &[(Vec<u8>, bool)]| -> Vec<Vec<u8>> {
+            v.iter()
+                .map(|(l, _)| l[..l.len().min(MAX_LINE)].to_vec())
+                .collect()
+        };
+        assert_eq!(cut(&again), cut(&got));
         assert_eq!(got.len(), want.len());
         for ((g, cut), w) in got.iter().zip(&want) {
             if w.len() > MAX_LINE && *cut {
