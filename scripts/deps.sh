@@ -17,7 +17,8 @@ set -euo pipefail
 #                rootfs; containerd is started by the test with everything under a temp dir)
 #   systemd-journal-remote
 #              - writes real journal files from export-format input for the journal tests
-packages=(procps time util-linux python3 fuse3 containerd runc busybox-static systemd-journal-remote)
+#   ripgrep    - rg, the log benchmark's baseline (bench/logs: the same patterns, `rg -c`)
+packages=(procps time util-linux python3 fuse3 containerd runc busybox-static systemd-journal-remote ripgrep)
 
 missing=()
 for p in "${packages[@]}"; do

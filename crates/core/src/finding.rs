@@ -241,6 +241,13 @@ pub enum SubjectKind {
     Filesystem,
     User,
     Node,
+    /// A block device, a NIC, a GPU (by the name the kernel gives it: `sdb`, `eth0`,
+    /// `PCI:0000:3b:00`).
+    Device,
+    /// A systemd unit (`kubelet.service`).
+    Unit,
+    /// A container image reference (`docker.io/library/nginx:1.27`).
+    Image,
 }
 
 impl SubjectKind {
@@ -253,6 +260,9 @@ impl SubjectKind {
             SubjectKind::Filesystem => "filesystem",
             SubjectKind::User => "user",
             SubjectKind::Node => "node",
+            SubjectKind::Device => "device",
+            SubjectKind::Unit => "unit",
+            SubjectKind::Image => "image",
         }
     }
 }
@@ -275,6 +285,23 @@ pub struct Subject {
     /// A path naming the subject: a mount point, a cgroup path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// A device name as the kernel logs it (`sdb`, `nvme1n1`, `eth0`, `PCI:0000:3b:00`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// A systemd unit (`kubelet.service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// A container image reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The pod's namespace and name, where a line names them (kubelet's `pod="ns/name"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    /// The container's name in its pod spec (kubelet's `containerName="web"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
 }
 
 impl Subject {
@@ -287,6 +314,12 @@ impl Subject {
             container_id: None,
             pod: None,
             path: None,
+            device: None,
+            unit: None,
+            image: None,
+            namespace: None,
+            pod_name: None,
+            container_name: None,
         }
     }
 

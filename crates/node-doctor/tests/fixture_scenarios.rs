@@ -1060,7 +1060,12 @@ fn incident_3_every_check_names_its_part() {
     // Incident 3's checks (the tree mounts no memory controller for the memory checks).
     let r = run_checks(
         std::slice::from_ref(&s),
-        &["disk-pressure", "coredump-to-host", "coredump-storm", "sysctl-drift"],
+        &[
+            "disk-pressure",
+            "coredump-to-host",
+            "coredump-storm",
+            "sysctl-drift",
+        ],
     );
     assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
 

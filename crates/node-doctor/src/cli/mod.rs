@@ -222,6 +222,10 @@ pub struct LogsArgs {
     /// Timestamp at the start of each line of file sources.
     #[arg(long, value_enum, default_value_t = TimeFormatArg::None)]
     pub time_format: TimeFormatArg,
+    /// Match file lines whole: do not strip their syslog/kernel prefix (`Nov 22 19:20:17
+    /// host kernel: [ 12.3] `) before the rules see the message.
+    #[arg(long)]
+    pub no_strip_prefix: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Exit 1 when a finding is at or above this severity.
