@@ -200,3 +200,42 @@ fn rbac_grants_exactly_what_the_agent_calls() {
         "privileged"
     );
 }
+
+/// docs/conditions.md is the remediation tools' contract: every type the agent can write,
+/// with the reasons it writes, must be there.
+#[test]
+fn docs_conditions_names_every_type_and_reason_the_agent_writes() {
+    use node_doctor_agent::catalog::{self, Owner};
+    let doc = std::fs::read_to_string(deploy_dir().join("../docs/conditions.md")).unwrap();
+    let checks: Vec<&'static node_doctor_core::checks::CheckDef> =
+        node_doctor_core::checks::all().iter().collect();
+    let rules = node_doctor_core::rules::pack::default_rules();
+    let types = catalog::types(&checks, &rules, 3);
+    assert!(types.len() >= 20, "{} types", types.len());
+    for c in &checks {
+        let Some(d) = c.condition else { continue };
+        let row = format!(
+            "| `{}` | `{}` | `{}` | `{}` |",
+            d.type_, c.id, d.true_reason, d.false_reason
+        );
+        assert!(doc.contains(&row), "docs/conditions.md lacks the row {row}");
+    }
+    for t in types.iter().filter(|t| t.owner == Owner::Npd) {
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", t.type_)))
+            .unwrap_or_else(|| panic!("docs/conditions.md lacks {}", t.type_));
+        let clear = catalog::npd_clear_reason(&t.type_);
+        assert!(line.contains(&format!("`{clear}`")), "{line}: {clear}");
+        for r in rules
+            .iter()
+            .filter(|r| r.condition.as_deref() == Some(t.type_.as_str()))
+        {
+            assert!(
+                line.contains(&format!("`{}`", r.reason)),
+                "{line}: the True reason {}",
+                r.reason
+            );
+        }
+    }
+}
