@@ -231,6 +231,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         desired_tx,
         collecting: Arc::new(AtomicBool::new(false)),
         last_lines: BTreeMap::new(),
+        log_modes: BTreeMap::new(),
         node_uid: None,
     };
     if kube.is_none() {
@@ -416,6 +417,8 @@ struct Engine {
     desired_tx: watch::Sender<Desired>,
     collecting: Arc<AtomicBool>,
     last_lines: BTreeMap<String, u64>,
+    /// How each log source is read, as last logged.
+    log_modes: BTreeMap<String, String>,
     node_uid: Option<String>,
 }
 
@@ -738,6 +741,14 @@ impl Engine {
             }
             LogMsg::Stats(stats, positions) => {
                 for s in stats {
+                    // Say how each source is read when that is first known or changes
+                    // (kmsg: /dev/kmsg, or klogctl polling without a privileged pod).
+                    if let Some(mode) = &s.mode
+                        && self.log_modes.get(&s.source) != Some(mode)
+                    {
+                        log(format!("log source {}: read via {mode}", s.source));
+                        self.log_modes.insert(s.source.clone(), mode.clone());
+                    }
                     let prev = self
                         .last_lines
                         .insert(s.source.clone(), s.lines)
