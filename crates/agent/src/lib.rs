@@ -387,7 +387,9 @@ fn start_logs(
                         return;
                     }
                 }
-                m.wait(Duration::from_millis(200));
+                // Woken by a kmsg record or an inotify event at once; otherwise once a second
+                // (to see `stop`; nobody joins this thread, the process exits around it).
+                m.wait(Duration::from_secs(1));
             }
         })?)
 }

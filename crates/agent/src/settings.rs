@@ -167,14 +167,14 @@ impl AgentSettings {
     /// collectors less often), never below the base tick.
     pub fn interval_of(&self, cfg: &Config, check: &CheckDef) -> u64 {
         let own = cfg.for_check(check.id).duration_ms(&INTERVAL);
-        // By everything the check makes run (a memcg walk is a cgroup walk). disk-pressure's
-        // walk of deleted open files happens only over its band, bounded: it keeps the
-        // base tick.
+        // By everything the check makes run: a memcg walk is a cgroup walk, and
+        // disk-pressure's walk of deleted-but-open files (once a filesystem is over its
+        // band) reads every process's fd links, as the fd checks do.
         let by_cost = |n: &Needs| {
             let n = n.union(Needs::NONE);
             if n.pipes {
                 self.pipes_interval_ms
-            } else if n.fds {
+            } else if n.fds || n.deleted_files {
                 self.fds_interval_ms
             } else if n.processes || n.cgroups {
                 self.processes_interval_ms
@@ -208,7 +208,9 @@ mod tests {
         let p = node_doctor_core::checks::by_id("pipe-quota").unwrap();
         assert_eq!(s.interval_of(&cfg, p), 300_000);
         let d = node_doctor_core::checks::by_id("disk-pressure").unwrap();
-        assert_eq!(s.interval_of(&cfg, d), 5000);
+        assert_eq!(s.interval_of(&cfg, d), 60_000, "its fd walk");
+        let t = node_doctor_core::checks::by_id("pid-exhaustion").unwrap();
+        assert_eq!(s.interval_of(&cfg, t), 30_000);
         // A memcg walk is a cgroup walk: the process cadence, not the base tick.
         let m = node_doctor_core::checks::by_id("dying-memcgs").unwrap();
         assert_eq!(s.interval_of(&cfg, m), 30_000);

@@ -77,6 +77,9 @@ pub struct FdListing {
     pub count: u64,
     /// `pipe:[N]` links as (fd, inode), when asked for.
     pub pipes: Vec<(i32, u64)>,
+    /// With the links read: one may be an open deleted file (it ends in " (deleted)", or
+    /// was too long to read whole, or links stopped being read at the bound).
+    pub maybe_deleted: bool,
 }
 
 /// What `lstat` says of a file, for listings that need sizes and times without opening.
@@ -164,13 +167,13 @@ pub trait HostFs: Send + Sync {
     /// `lstat` of `rel` (a last symlink not followed), without opening it. May block on a
     /// dead mount.
     fn metadata(&self, rel: &str) -> Result<FileMeta, Unavailable>;
-    /// Where `rel` is in the reader's own namespace, for libraries that take a path (the
-    /// journal reader). The path has passed no check: prefer the methods above.
     /// The recorded duration of a timed read of `rel`, for a replayed host (fixture tree);
     /// `None` on a live one, where the read is timed for real.
     fn recorded_latency(&self, _rel: &str) -> Option<std::time::Duration> {
         None
     }
+    /// Where `rel` is in the reader's own namespace, for libraries that take a path (the
+    /// journal reader). The path has passed no check: prefer the methods above.
     fn real_path(&self, rel: &str) -> PathBuf {
         self.root().join(rel.trim_start_matches('/'))
     }
@@ -541,13 +544,22 @@ impl ProcDir for RealProcDir {
                 continue;
             }
             out.count = out.count.saturating_add(1);
-            if !pipes || out.pipes.len() >= max_links {
+            if !pipes {
+                continue;
+            }
+            if out.pipes.len() >= max_links {
+                out.maybe_deleted = true;
                 continue;
             }
             // A link that fails was closed meanwhile. `readlinkat` on the directory's fd
             // spares a path walk per fd.
-            if let Ok(len) = readlinkat_raw(&fd, e.file_name(), &mut link[..])
-                && let Some(inode) = link.get(..len).and_then(pipe_inode)
+            let Ok(len) = readlinkat_raw(&fd, e.file_name(), &mut link[..]) else {
+                continue;
+            };
+            let target = link.get(..len).unwrap_or(&[]);
+            // d_path() appends " (deleted)" to an unlinked file's path (fs/d_path.c).
+            out.maybe_deleted |= len >= link.len() || target.ends_with(DELETED_SUFFIX.as_bytes());
+            if let Some(inode) = pipe_inode(target)
                 && let Some(num) = std::str::from_utf8(name).ok().and_then(|n| n.parse().ok())
             {
                 out.pipes.push((num, inode));

@@ -36,20 +36,27 @@ enum One {
     },
 }
 
-/// The filesystems over the band, then their open deleted files.
+fn over_band(f: &FilesystemUsage) -> bool {
+    f.blocks_used_ratio().unwrap_or(0.0) >= SCAN_FROM
+        || f.inodes_used_ratio().unwrap_or(0.0) >= SCAN_FROM
+}
+
+/// Whether any filesystem is over the band (the walk has something to look for).
+pub fn any_over_band(filesystems: &[FilesystemUsage]) -> bool {
+    filesystems.iter().any(over_band)
+}
+
+/// The filesystems over the band, then their open deleted files. `candidates`: when the
+/// process scan has just read every fd link, the pids whose links may name a deleted file
+/// (and those in D state): only they are walked, not every process a second time.
 pub fn read(
     fs: &Arc<dyn HostFs>,
     filesystems: &[FilesystemUsage],
     mounts: Option<&[Mount]>,
     deadline: Option<Instant>,
+    candidates: Option<&BTreeSet<i32>>,
 ) -> DeletedOpenFiles {
-    let over: Vec<&FilesystemUsage> = filesystems
-        .iter()
-        .filter(|f| {
-            f.blocks_used_ratio().unwrap_or(0.0) >= SCAN_FROM
-                || f.inodes_used_ratio().unwrap_or(0.0) >= SCAN_FROM
-        })
-        .collect();
+    let over: Vec<&FilesystemUsage> = filesystems.iter().filter(|f| over_band(f)).collect();
     let mut out = DeletedOpenFiles {
         filesystems: over.iter().map(|f| f.mount_point.clone()).collect(),
         ..DeletedOpenFiles::default()
@@ -62,8 +69,12 @@ pub fn read(
     if devices.is_empty() {
         return out;
     }
-    let Ok(pids) = fs.list_pids() else {
-        return out;
+    let pids: Vec<i32> = match candidates {
+        Some(c) => c.iter().copied().collect(),
+        None => match fs.list_pids() {
+            Ok(p) => p,
+            Err(_) => return out,
+        },
     };
     // A stat of a file on a FUSE or network mount can wait for a server that is gone, and
     // a thread stuck there keeps the process from exiting: such paths are not stat'ed.
@@ -229,9 +240,9 @@ mod tests {
         );
         let fs: Arc<dyn HostFs> = Arc::new(RealFs::new("/").unwrap());
         // Under the band: nothing is walked.
-        let none = read(&fs, &[usage("/x", &device, 10)], None, None);
+        let none = read(&fs, &[usage("/x", &device, 10)], None, None, None);
         assert!(none.filesystems.is_empty() && none.holders.is_empty());
-        let found = read(&fs, &[usage("/x", &device, 90)], None, None);
+        let found = read(&fs, &[usage("/x", &device, 90)], None, None, None);
         assert_eq!(found.filesystems, vec!["/x".to_string()]);
         let me = std::process::id() as i32;
         let mine: Vec<_> = found.holders.iter().filter(|h| h.pid == me).collect();
@@ -239,6 +250,33 @@ mod tests {
         assert_eq!(mine[0].path, path.to_string_lossy());
         assert_eq!(mine[0].size, 256 << 10);
         assert!(mine[0].bytes >= 256 << 10);
+
+        // The process scan's one pass over the fd links names this process a candidate,
+        // and the walk over the candidates alone finds the same file.
+        let scan = super::super::processes::scan(
+            &fs,
+            super::super::processes::ScanOptions {
+                fds: true,
+                pipe_links: true,
+            },
+            None,
+        );
+        let candidates = scan.deleted_candidates.expect("links were read");
+        assert!(candidates.contains(&me));
+        let from_scan = read(
+            &fs,
+            &[usage("/x", &device, 90)],
+            None,
+            None,
+            Some(&candidates),
+        );
+        assert!(
+            from_scan
+                .holders
+                .iter()
+                .any(|h| h.pid == me && h.size == 256 << 10)
+        );
+        assert!(from_scan.processes_scanned <= candidates.len() as u64);
         drop(f);
     }
 }

@@ -9,6 +9,12 @@
 //! probe cannot keep node-doctor from exiting) with a short timeout: a dead mount becomes a
 //! `Timeout` entry, never a hung run. The probes of all watched paths start at once, so
 //! paths below one dead mount cost one timeout, not one each.
+//!
+//! A child costs an exec of the binary (about a millisecond of CPU, five per sample: most
+//! of an idle agent's CPU). So only a path whose lookup crosses a filesystem that can wait
+//! on something outside the kernel (FUSE, NFS, CIFS, Ceph, 9p, virtiofs, autofs, ...: any
+//! type not known to be local) is probed in a child; a path on local filesystems only
+//! (ext4, xfs, btrfs, tmpfs, overlay, ...) is probed on a deadline-bounded thread.
 
 use super::mounts::{host_relative, mount_of};
 use crate::Host;
@@ -40,6 +46,32 @@ fn answer(path: &str, r: Blocking<Answer>) -> Answer {
     }
 }
 
+/// Filesystems whose `statfs` and path lookups are answered by the kernel from memory or a
+/// local block device: they do not wait on a server or a userspace daemon.
+const LOCAL_TYPES: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "vfat", "tmpfs", "ramfs", "rootfs", "overlay",
+    "squashfs", "erofs", "iso9660", "devtmpfs", "proc", "sysfs", "cgroup", "cgroup2",
+];
+
+/// How to probe `path`: in a thread when every mount its lookup crosses (the mounts whose
+/// mount point is a prefix of it) is local; as the host says (a child) otherwise, or when
+/// the mount table is not known.
+fn probes_for(default: &probe::Probes, table: Option<&[Mount]>, path: &str) -> probe::Probes {
+    let Some(table) = table else {
+        return default.clone();
+    };
+    let crosses = |mp: &str| mp == "/" || path == mp || path.starts_with(&format!("{mp}/"));
+    let all_local = table
+        .iter()
+        .filter(|m| crosses(&m.mount_point))
+        .all(|m| LOCAL_TYPES.contains(&m.fs_type.as_str()));
+    if all_local {
+        probe::Probes::InThread
+    } else {
+        default.clone()
+    }
+}
+
 pub fn read(
     host: &Host,
     mounts: Option<&[Mount]>,
@@ -65,7 +97,8 @@ pub fn read(
         .map(|(watched, role)| {
             let mount = table.as_deref().and_then(|t| mount_of(t, watched));
             let is_mount_point = mount.is_some_and(|m| m.mount_point == *watched);
-            let p = probe::start(&host.probes, &host.fs, watched, is_mount_point);
+            let probes = probes_for(&host.probes, table.as_deref(), watched);
+            let p = probe::start(&probes, &host.fs, watched, is_mount_point);
             (*watched, *role, mount, p)
         })
         .collect();
@@ -112,4 +145,46 @@ pub fn read(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(mp: &str, ty: &str) -> Mount {
+        Mount {
+            mount_id: 1,
+            parent_id: 0,
+            device: "0:1".into(),
+            root: "/".into(),
+            mount_point: mp.into(),
+            fs_type: ty.into(),
+            source: None,
+            super_options: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_paths_crossing_a_filesystem_that_can_wait_go_to_a_child() {
+        let host = probe::Probes::InChild("/nonexistent/node-doctor".into());
+        let child = |p: probe::Probes| matches!(p, probe::Probes::InChild(_));
+        let t = [
+            mount("/", "ext4"),
+            mount("/var/lib/kubelet", "xfs"),
+            mount("/var/lib/kubelet/pods/x/volumes/nfs", "nfs4"),
+            mount("/mnt/fuse", "fuse.sshfs"),
+            mount("/var/lib/containerd", "fuse.juicefs"),
+        ];
+        assert!(!child(probes_for(&host, Some(&t), "/var/lib/kubelet")));
+        assert!(!child(probes_for(&host, Some(&t), "/")));
+        assert!(child(probes_for(&host, Some(&t), "/var/lib/containerd")));
+        assert!(child(probes_for(&host, Some(&t), "/mnt/fuse/a")));
+        // An NFS mount below the path is not crossed by its lookup.
+        assert!(!child(probes_for(&host, Some(&t), "/var/lib/kubelet/pods")));
+        // An unknown type is not assumed local.
+        let odd = [mount("/", "ext4"), mount("/var", "virtiofs")];
+        assert!(child(probes_for(&host, Some(&odd), "/var/lib/kubelet")));
+        // No table: no knowledge, the careful way.
+        assert!(child(probes_for(&host, None, "/")));
+    }
 }

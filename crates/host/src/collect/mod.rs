@@ -119,25 +119,33 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
             s.filesystems = Some(f);
         });
     }
+    let mut ends = Vec::new();
+    // A full filesystem's open deleted files are found from the fd links: when the process
+    // scan runs anyway, it reads them in its one pass and the walk visits only the
+    // processes it names.
+    let deleted_wanted =
+        needs.deleted_files && s.filesystems.as_deref().is_some_and(deleted::any_over_band);
+    let mut candidates = None;
+    if needs.processes || needs.fds || needs.pipes {
+        timed(&mut s, "processes", deadline, |s| {
+            let opts = processes::ScanOptions {
+                fds: needs.fds || needs.pipes || deleted_wanted,
+                pipe_links: needs.pipes || deleted_wanted,
+            };
+            let scan = processes::scan(&host.fs, opts, deadline);
+            ends = scan.pipe_ends;
+            candidates = scan.deleted_candidates;
+            s.processes = Some(scan.processes);
+            s.process_scan = Some(scan.report);
+        });
+    }
     if needs.deleted_files
         && let Some(fss) = s.filesystems.clone()
     {
         timed(&mut s, "deleted_files", deadline, |s| {
-            let d = deleted::read(&host.fs, &fss, s.mounts.as_deref(), deadline);
+            let c = candidates.as_ref();
+            let d = deleted::read(&host.fs, &fss, s.mounts.as_deref(), deadline, c);
             s.deleted_open = Some(d);
-        });
-    }
-    let mut ends = Vec::new();
-    if needs.processes || needs.fds || needs.pipes {
-        timed(&mut s, "processes", deadline, |s| {
-            let opts = processes::ScanOptions {
-                fds: needs.fds || needs.pipes,
-                pipe_links: needs.pipes,
-            };
-            let scan = processes::scan(&host.fs, opts, deadline);
-            ends = scan.pipe_ends;
-            s.processes = Some(scan.processes);
-            s.process_scan = Some(scan.report);
         });
     }
     if needs.pipes {

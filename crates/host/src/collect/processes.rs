@@ -28,7 +28,8 @@ const FILE_CAP: usize = 64 << 10;
 pub struct ScanOptions {
     /// List each process's `fd/` (fd counts).
     pub fds: bool,
-    /// Also read the fd links and keep the pipes (for the pipe scan).
+    /// Also read the fd links and keep the pipes (for the pipe scan), and note the
+    /// processes that may hold open deleted files (for [`super::deleted`]).
     pub pipe_links: bool,
 }
 
@@ -40,12 +41,16 @@ pub struct Scan {
     pub report: ScanReport,
     /// The pipes among every process's fds (when asked for), as (inode, holder).
     pub pipe_ends: Vec<(u64, PipeEnd)>,
+    /// With the links read: the processes whose links may name an open deleted file, and
+    /// those in D state (whose links the deleted-files walk must not read).
+    pub deleted_candidates: Option<std::collections::BTreeSet<i32>>,
 }
 
 /// One process's read, sent back from a worker.
 struct Read {
     process: Option<Box<Process>>,
     pipes: Vec<(i32, u64)>,
+    maybe_deleted: bool,
     problems: Vec<Unavailable>,
     fds_denied: bool,
 }
@@ -75,6 +80,7 @@ pub fn scan(fs: &Arc<dyn HostFs>, opts: ScanOptions, deadline: Option<Instant>) 
     });
     let mut processes = Vec::with_capacity(run.results.len());
     let mut pipe_ends = Vec::new();
+    let mut candidates = std::collections::BTreeSet::new();
     for r in run.results {
         for u in r.problems {
             report.problem(u);
@@ -85,6 +91,9 @@ pub fn scan(fs: &Arc<dyn HostFs>, opts: ScanOptions, deadline: Option<Instant>) 
         match r.process {
             Some(p) => {
                 report.read = report.read.saturating_add(1);
+                if r.maybe_deleted || p.in_d_state() {
+                    candidates.insert(p.pid);
+                }
                 pipe_ends.extend(
                     r.pipes
                         .into_iter()
@@ -110,6 +119,7 @@ pub fn scan(fs: &Arc<dyn HostFs>, opts: ScanOptions, deadline: Option<Instant>) 
         processes,
         report,
         pipe_ends,
+        deleted_candidates: (opts.fds && opts.pipe_links).then_some(candidates),
     }
 }
 
@@ -117,6 +127,7 @@ fn read_one(fs: &dyn HostFs, pid: i32, opts: ScanOptions) -> Read {
     let mut r = Read {
         process: None,
         pipes: Vec::new(),
+        maybe_deleted: false,
         problems: Vec::new(),
         fds_denied: false,
     };
@@ -210,6 +221,7 @@ fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Pr
             Ok(l) => {
                 p.open_fds = Some(l.count);
                 r.pipes = l.pipes;
+                r.maybe_deleted = l.maybe_deleted;
             }
             Err(ProcError::Vanished) => return None,
             // Another user's fd/ without the capabilities: counted, reported once overall.
