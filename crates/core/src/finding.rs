@@ -64,6 +64,14 @@ pub struct Finding {
     /// For findings from log rules: which rule matched, how often, when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogMatch>,
+    /// Keys of findings of the same run that explain this one (its causes), nearest first:
+    /// `runc-init-hang/process:...` for a `pleg-unhealthy` finding. Set by the causal
+    /// post-pass ([`crate::causes`]), never by a check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<String>,
+    /// The reverse: keys of findings of the same run this one explains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explains: Vec<String>,
 }
 
 impl Finding {
@@ -272,6 +280,14 @@ pub struct Subject {
     /// Pod uid (the name needs the API server or the runtime; the uid is what the node knows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
+    /// The pod's namespace and name, and the container's name, from the CRI or the kubelet's
+    /// log directories ([`crate::names`]); absent when neither named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
     /// A path naming the subject: a mount point, a cgroup path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -286,6 +302,9 @@ impl Subject {
             uid: None,
             container_id: None,
             pod: None,
+            namespace: None,
+            pod_name: None,
+            container_name: None,
             path: None,
         }
     }
@@ -371,6 +390,22 @@ pub mod key {
         } else {
             format!("{check}/rule:{rule}/{subject}")
         }
+    }
+
+    /// A kubelet setting ("kubelet-config/setting:kubeAPIQPS").
+    pub fn setting(check: &str, name: &str) -> String {
+        format!("{check}/setting:{name}")
+    }
+
+    /// A daemon by kind ("runtime-health/daemon:containerd"): its pid changes on restart,
+    /// the problem does not.
+    pub fn daemon(check: &str, kind: &str) -> String {
+        format!("{check}/daemon:{kind}")
+    }
+
+    /// An image being pulled, by reference.
+    pub fn image(check: &str, reference: &str) -> String {
+        format!("{check}/image:{reference}")
     }
 
     /// A folded "and N more" finding.

@@ -8,6 +8,9 @@
 //! - [`attribution`]: which container and pod a cgroup path names;
 //! - [`checks`]: pure functions of snapshots, producing [`finding`]s;
 //! - [`rules`]: log rules (default pack, NPD configs) turning records into findings;
+//! - [`names`]: pod and container names on subjects, from the snapshot's workloads;
+//! - [`causes`]: causal chains between the findings of one run;
+//! - [`kubelet`]: the kubelet's effective configuration (flags, files, version defaults);
 //! - [`config`]: per-check settings;
 //! - [`render`]: human and JSON outputs.
 
@@ -21,11 +24,14 @@
 )]
 
 pub mod attribution;
+pub mod causes;
 pub mod checks;
 pub mod config;
 pub mod coverage;
 pub mod finding;
+pub mod kubelet;
 pub mod model;
+pub mod names;
 pub mod render;
 pub mod rules;
 pub mod time;

@@ -7,13 +7,19 @@
 
 pub mod common;
 pub mod d_state_processes;
+pub mod daemon_logs;
 pub mod disk_pressure;
 pub mod fd_exhaustion;
 pub mod fd_leak;
+pub mod image_pull_serialized;
 pub mod kernel_log;
+pub mod kubelet_api_throttling;
+pub mod kubelet_config;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
+pub mod pleg_unhealthy;
 pub mod runc_init_hang;
+pub mod runtime_health;
 pub mod stuck_container_stop;
 pub mod zombie_processes;
 
@@ -112,6 +118,15 @@ pub struct Needs {
     pub kernel_log: bool,
     /// The runtime packages from the dpkg database.
     pub packages: bool,
+    /// The container runtime: daemons by process, the CRI socket probed (Version, Status,
+    /// pods and containers with names; the kubelet's log directories when it does not
+    /// answer), containerd's downloads in progress.
+    pub runtime: bool,
+    /// The kubelet: process, command line, configuration files (implies processes).
+    pub kubelet: bool,
+    /// Recent kubelet and runtime log lines (journal units, or the files their stderr
+    /// goes to; implies processes).
+    pub daemon_logs: bool,
     /// Compares samples (rates, "still stuck"): the one-shot sampler takes two.
     pub history: bool,
 }
@@ -126,12 +141,26 @@ impl Needs {
         filesystems: false,
         kernel_log: false,
         packages: false,
+        runtime: false,
+        kubelet: false,
+        daemon_logs: false,
         history: false,
     };
 
     pub const fn union(self, o: Needs) -> Needs {
         Needs {
-            processes: self.processes || o.processes || o.fds || o.pipes || self.fds || self.pipes,
+            processes: self.processes
+                || o.processes
+                || o.fds
+                || o.pipes
+                || self.fds
+                || self.pipes
+                || self.kubelet
+                || o.kubelet
+                || self.daemon_logs
+                || o.daemon_logs
+                || self.runtime
+                || o.runtime,
             fds: self.fds || o.fds || self.pipes || o.pipes,
             pipes: self.pipes || o.pipes,
             cgroups: self.cgroups || o.cgroups,
@@ -143,7 +172,10 @@ impl Needs {
                 || o.cgroups,
             filesystems: self.filesystems || o.filesystems,
             kernel_log: self.kernel_log || o.kernel_log,
-            packages: self.packages || o.packages,
+            packages: self.packages || o.packages || self.kubelet || o.kubelet,
+            runtime: self.runtime || o.runtime,
+            kubelet: self.kubelet || o.kubelet || self.runtime || o.runtime,
+            daemon_logs: self.daemon_logs || o.daemon_logs,
             history: self.history || o.history,
         }
     }
@@ -209,6 +241,11 @@ pub fn all() -> &'static [CheckDef] {
         runc_init_hang::CHECK,
         kernel_log::CHECK,
         disk_pressure::CHECK,
+        runtime_health::CHECK,
+        pleg_unhealthy::CHECK,
+        image_pull_serialized::CHECK,
+        kubelet_api_throttling::CHECK,
+        kubelet_config::CHECK,
     ]
 }
 
@@ -235,9 +272,12 @@ pub fn select(only: &[String], config: &Config) -> Result<Vec<&'static CheckDef>
         .collect())
 }
 
-/// Runs one check. Timing is the caller's (checks read no clock).
+/// Runs one check, then names the pods and containers its findings are about (from the
+/// snapshot's workloads). Timing is the caller's (checks read no clock).
 pub fn run_one(check: &CheckDef, history: &History, config: &Config) -> Outcome {
-    (check.run)(history, &config.for_check(check.id))
+    let mut outcome = (check.run)(history, &config.for_check(check.id));
+    crate::names::name_subjects(&mut outcome.findings, history.current());
+    outcome
 }
 
 /// Wall time one check took, measured by its caller.
@@ -276,9 +316,11 @@ impl Report {
         });
     }
 
-    /// Most severe first; within a severity keep check order (stable sort).
+    /// Most severe first; within a severity keep check order (stable sort). Then the causal
+    /// pass: findings that explain one another are linked ([`crate::causes`]).
     pub fn finish(mut self) -> Self {
         self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        crate::causes::link(&mut self.findings);
         self
     }
 

@@ -6,6 +6,7 @@ pub mod kernel;
 pub mod log;
 pub mod pipes;
 pub mod process;
+pub mod runtime;
 pub mod snapshot;
 pub mod unavailable;
 
@@ -15,5 +16,9 @@ pub use kernel::{HostInfo, LoadAverage, Meminfo, Mount, Pressure, PressurePair, 
 pub use log::{JournalFilter, KernelLog, LogRecord, Source};
 pub use pipes::{Pipe, PipeEnd, PipeScan, Sizing};
 pub use process::{CgroupMembership, ProcState, Process, Rlimit, ScanReport};
+pub use runtime::{
+    CallOutcome, ConfigFile, Container, CriCall, CriProbe, CriVersion, DaemonLog, Ingest, Kubelet,
+    Pod, Runtime, RuntimeCondition, RuntimeDaemon, Workloads,
+};
 pub use snapshot::{Reader, Recording, RecordingError, Snapshot};
 pub use unavailable::{Kind, Unavailable};
