@@ -135,6 +135,9 @@ fn has(s: &Snapshot, n: &Needs) -> bool {
         && (!n.filesystems || s.filesystems.is_some())
         && (!n.kernel_log || s.kernel_log.is_some())
         && (!n.packages || s.runtime_packages.is_some())
+        && (!n.runtime || s.runtime.is_some())
+        && (!n.kubelet || s.kubelet.is_some())
+        && (!n.daemon_logs || s.daemon_logs.is_some())
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub enum Link {
     CauseInContainer,
     /// They name the same process (pid) or the same container.
     SameProcessOrContainer,
+    /// A node-wide effect: anything of the cause check; an effect about a pod or container
+    /// (a pids cgroup): a cause naming the same pod or container.
+    SamePodOrNode,
     /// The cause is about a user (pipe-quota's uid) that the effect's first process runs as.
     SameUid,
     /// The effect's first process is a container runtime daemon (dockerd, containerd).
@@ -111,7 +114,7 @@ pub const RULES: &[CauseRule] = &[
     rule(
         "pid-exhaustion",
         "zombie-processes",
-        Link::OnNode,
+        Link::SamePodOrNode,
         "zombies hold their pids until their parent reaps them (incident 2a)",
     ),
     rule(
@@ -155,6 +158,22 @@ fn linked(r: &CauseRule, effect: &Finding, cause: &Finding) -> bool {
                     || (e.container_id.is_some() && e.container_id == c.container_id)
             })
         }),
+        Link::SamePodOrNode => {
+            let scoped: Vec<_> = effect
+                .subjects
+                .iter()
+                .filter(|s| {
+                    s.kind != SubjectKind::Process && (s.pod.is_some() || s.container_id.is_some())
+                })
+                .collect();
+            scoped.is_empty()
+                || scoped.iter().any(|e| {
+                    cause.subjects.iter().any(|c| {
+                        (e.pod.is_some() && e.pod == c.pod)
+                            || (e.container_id.is_some() && e.container_id == c.container_id)
+                    })
+                })
+        }
         Link::SameUid => {
             let Some(p) = first_process(effect) else {
                 return false;
@@ -364,6 +383,26 @@ mod tests {
             "a leak in an application is not the stop's"
         );
         assert_eq!(chains(&fs), vec![vec![2, 1, 0]]);
+    }
+
+    #[test]
+    fn a_pods_pid_limit_is_explained_by_zombies_of_that_pod_only() {
+        let pod = |uid: &str| Subject {
+            pod: Some(uid.into()),
+            ..Subject::new(SubjectKind::Cgroup)
+        };
+        let zombie_parent = |uid: &str| Subject {
+            pod: Some(uid.into()),
+            ..process(9, 0, "cron")
+        };
+        let mut fs = vec![
+            finding("pid-exhaustion", "cgroup:v1:/kubepods/poda", vec![pod("a")]),
+            finding("zombie-processes", "process:9:1", vec![zombie_parent("b")]),
+            finding("pid-exhaustion", "node", vec![process(1, 0, "init")]),
+        ];
+        link(&mut fs);
+        assert!(fs[0].caused_by.is_empty(), "zombies of another pod");
+        assert_eq!(fs[2].caused_by, vec!["zombie-processes/process:9:1"]);
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct Descriptor {
     /// Pipe sizes by holder: what `pidfd_getfd` + `F_GETPIPE_SZ` would return there.
     #[serde(default)]
     pub pipes: Vec<PipeSpec>,
+    /// What the tree's CRI socket answers (calls, pods, containers): a recording of a real
+    /// runtime's answers, replayed by the runtime collector.
+    #[serde(default)]
+    pub cri: Option<node_doctor_core::model::CriRecording>,
 }
 
 fn page() -> u64 {
@@ -152,6 +156,12 @@ impl PipeSizer for FixturePipes {
 }
 
 impl Kernel for FixtureKernel {
+    fn cri_recording(&self) -> Option<node_doctor_core::model::CriRecording> {
+        self.d.cri.clone()
+    }
+    fn dials_sockets(&self) -> bool {
+        false
+    }
     fn now_ms(&self) -> u64 {
         let whole_secs = self.opened.elapsed().as_secs();
         self.d

@@ -22,6 +22,7 @@ pub fn sample(host: &Host, needs: &Needs, window: Duration, deadline: Instant) -
         kernel_log: false,
         filesystems: false,
         packages: false,
+        daemon_logs: false,
         ..*needs
     };
     let first = collect(host, &first_needs, Some(deadline));

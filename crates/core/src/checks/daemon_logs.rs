@@ -90,7 +90,7 @@ pub fn word_after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
 
 /// A quoted argument after `marker`: `PullImage "busybox:1.36"` with marker `PullImage ` gives
 /// `busybox:1.36` (backslash-escaped quotes of journald/logrus text unescaped).
-pub fn quoted_after<'a>(text: &'a str, marker: &str) -> Option<String> {
+pub fn quoted_after(text: &str, marker: &str) -> Option<String> {
     let i = text.find(marker)?;
     let rest = text.get(i.checked_add(marker.len())?..)?;
     let rest = rest

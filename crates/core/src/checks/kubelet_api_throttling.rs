@@ -126,7 +126,7 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         }
     }
     let mut kinds: Vec<(String, u64)> = kinds.into_iter().collect();
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
 
     let eff = s
         .kubelet

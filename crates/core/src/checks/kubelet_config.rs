@@ -209,7 +209,7 @@ fn api_qps(c: &Ctx, cfg: &CheckSettings, out: &mut Outcome) {
         "kubeAPIQPS",
         severity,
         format!(
-            "kubelet kubeAPIQPS is {} and kubeAPIBurst {} ({}) with {pods_text} pods on the node",
+            "kubelet kubeAPIQPS is {} and kubeAPIBurst {} ({}) with {pods_text} pod(s) on the node",
             q.value,
             c.e.kube_api_burst.value,
             origin_note(&q.origin)

@@ -48,8 +48,12 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
             );
         }
         return Outcome::unknown(format!(
-            "{} runs but no CRI socket was found to ask",
-            daemons_text(rt)
+            "{} runs but its CRI socket was not asked: {}",
+            daemons_text(rt),
+            s.workloads
+                .as_ref()
+                .and_then(|w| w.fallback_reason.as_deref())
+                .unwrap_or("no socket found")
         ));
     };
     let slow_ms = cfg.duration_ms(&SLOW);

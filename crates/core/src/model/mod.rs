@@ -17,8 +17,8 @@ pub use log::{JournalFilter, KernelLog, LogRecord, Source};
 pub use pipes::{Pipe, PipeEnd, PipeScan, Sizing};
 pub use process::{CgroupMembership, ProcState, Process, Rlimit, ScanReport};
 pub use runtime::{
-    CallOutcome, ConfigFile, Container, CriCall, CriProbe, CriVersion, DaemonLog, Ingest, Kubelet,
-    Pod, Runtime, RuntimeCondition, RuntimeDaemon, Workloads,
+    CallOutcome, ConfigFile, Container, CriCall, CriProbe, CriRecording, CriVersion, DaemonLog,
+    Ingest, Kubelet, Pod, Runtime, RuntimeCondition, RuntimeDaemon, Workloads,
 };
 pub use snapshot::{Reader, Recording, RecordingError, Snapshot};
 pub use unavailable::{Kind, Unavailable};

@@ -289,5 +289,15 @@ pub struct DaemonLog {
     pub error: Option<String>,
 }
 
+/// What a CRI socket answered, as a fixture tree replays it (its descriptor's `cri`): the
+/// calls, and the pods and containers when the lists answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CriRecording {
+    pub probe: CriProbe,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workloads: Option<Workloads>,
+}
+
 /// Most lines kept per daemon log.
 pub const MAX_DAEMON_LINES: usize = 2000;

@@ -5,12 +5,15 @@
 
 pub mod basics;
 pub mod cgroups;
+pub mod daemon_logs;
 pub mod filesystems;
+pub mod kubelet;
 pub mod mounts;
 pub mod packages;
 pub mod per_pid;
 pub mod pipes;
 pub mod processes;
+pub mod runtime;
 
 use crate::Host;
 use node_doctor_core::checks::Needs;
@@ -28,6 +31,9 @@ pub const COLLECTORS: &[&str] = &[
     "pipes",
     "kernel_log",
     "packages",
+    "kubelet",
+    "runtime",
+    "daemon_logs",
 ];
 
 /// Runs collector `id` unless the run's deadline has passed (then records that it was not
@@ -117,6 +123,25 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
     if needs.packages {
         timed(&mut s, "packages", deadline, |s| {
             s.runtime_packages = Some(packages::read(fs, &mut s.unavailable));
+        });
+    }
+    if needs.kubelet || needs.runtime {
+        timed(&mut s, "kubelet", deadline, |s| {
+            let k = kubelet::read(fs, s.process_list(), s.runtime_packages.as_ref());
+            s.kubelet = Some(k);
+        });
+    }
+    if needs.runtime {
+        timed(&mut s, "runtime", deadline, |s| {
+            let (rt, w) = runtime::read(fs, k, s.process_list(), s.kubelet.as_ref(), deadline);
+            s.runtime = Some(rt);
+            s.workloads = Some(w);
+        });
+    }
+    if needs.daemon_logs {
+        timed(&mut s, "daemon_logs", deadline, |s| {
+            let now = s.collected_at_ms;
+            s.daemon_logs = Some(daemon_logs::read(fs, s.process_list(), now));
         });
     }
     // Collected data meets the same invariants as replayed data. Only an impossible clock
