@@ -117,12 +117,15 @@ pub const RULES: &[CauseRule] = &[
         Link::SamePodOrNode,
         "zombies hold their pids until their parent reaps them (incident 2a)",
     ),
-    rule(
-        "kubelet-api-throttling",
-        "kubelet-config",
-        Link::Setting("kubeAPIQPS"),
-        "the client-side rate limiter is kubeAPIQPS/kubeAPIBurst",
-    ),
+    CauseRule {
+        min_cause: Severity::Info,
+        ..rule(
+            "kubelet-api-throttling",
+            "kubelet-config",
+            Link::Setting("kubeAPIQPS"),
+            "the client-side rate limiter is kubeAPIQPS/kubeAPIBurst",
+        )
+    },
     CauseRule {
         min_cause: Severity::Info,
         ..rule(
