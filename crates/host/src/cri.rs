@@ -180,9 +180,10 @@ pub struct Client {
 impl Client {
     /// Connects to the unix socket `path` (the connect itself is bounded by `timeout`).
     pub async fn connect(path: PathBuf, timeout: Duration) -> Result<Client, CallError> {
-        let endpoint = tonic::transport::Endpoint::from_static("http://cri.invalid")
-            .connect_timeout(timeout)
-            .timeout(timeout);
+        // Only the connect is bounded here: each call has its own deadline (`unary`), so a
+        // long call (a pull) is not cut by the connect's.
+        let endpoint =
+            tonic::transport::Endpoint::from_static("http://cri.invalid").connect_timeout(timeout);
         let connect = endpoint.connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
             async move {

@@ -35,7 +35,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn endpoint_flag(c: &Containerd) -> String {
-    format!("--container-runtime-endpoint=unix://{}", c.socket().display())
+    format!(
+        "--container-runtime-endpoint=unix://{}",
+        c.socket().display()
+    )
 }
 
 /// The pid of the process of container `id` whose parent is its shim (its init).
@@ -96,7 +99,11 @@ fn a_fault_in_a_cri_pod_names_its_pod_and_container_also_with_the_cri_down() {
         &pod,
         "cart",
         BUSYBOX,
-        &["/bin/sh", "-c", "for i in $(seq 25); do sleep 0 & done; exec sleep 1000"],
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 25); do sleep 0 & done; exec sleep 1000",
+        ],
     );
     let mut init = None;
     assert!(
@@ -126,7 +133,10 @@ fn a_fault_in_a_cri_pod_names_its_pod_and_container_also_with_the_cri_down() {
     assert_eq!(s["pod"], uid.as_str());
     let parent = &z[0]["subjects"][0];
     assert_eq!(parent["pid"], init);
-    assert_eq!(parent["container_name"], "cart", "the process subject is named too");
+    assert_eq!(
+        parent["container_name"], "cart",
+        "the process subject is named too"
+    );
     // The CRI answered: no call problem (the CNI is not configured: NetworkReady false is
     // a warning of its own).
     let rh = findings_of(&doc, "runtime-health");
@@ -164,7 +174,10 @@ fn a_fault_in_a_cri_pod_names_its_pod_and_container_also_with_the_cri_down() {
         .unwrap_or_else(|| panic!("{doc:#}"));
     assert_eq!(calls["severity"], "critical");
     assert!(
-        calls["summary"].as_str().unwrap().contains("does not answer"),
+        calls["summary"]
+            .as_str()
+            .unwrap()
+            .contains("does not answer"),
         "{calls:#}"
     );
     c.restart_daemon();
@@ -213,7 +226,11 @@ impl Registry {
             _dir: dir,
         };
         assert!(
-            wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+            wait_until(Duration::from_secs(20), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
             "the registry listens"
         );
         r
@@ -328,7 +345,13 @@ fn a_slow_pull_from_a_local_registry_is_named_with_the_pod_waiting_behind_it() {
     let registry = Registry::start();
     let st = Command::new(python3())
         .arg(helper("oci_image.py"))
-        .args(["push", &format!("127.0.0.1:{}", registry.port), "nd/big", "1", "12"])
+        .args([
+            "push",
+            &format!("127.0.0.1:{}", registry.port),
+            "nd/big",
+            "1",
+            "12",
+        ])
         .status()
         .unwrap();
     assert!(st.success(), "pushed the 12 MiB image");
@@ -343,8 +366,8 @@ fn a_slow_pull_from_a_local_registry_is_named_with_the_pod_waiting_behind_it() {
     let tag = "slowpull";
     c.own_cgroup(&top_cgroup(tag));
     let mut logs = PodLogs::new();
-    let (_, uid_a, _) = container_shaped("slowpull-a");
-    let (_, uid_b, _) = container_shaped("slowpull-b");
+    let (_, uid_a, _) = container_shaped("pulla");
+    let (_, uid_b, _) = container_shaped("pullb");
     let big = PodSpec::new(tag, "shop", "web-big", &uid_a);
     let small = PodSpec::new(tag, "shop", "web-small", &uid_b);
     logs.own(&big);
@@ -372,8 +395,26 @@ fn a_slow_pull_from_a_local_registry_is_named_with_the_pod_waiting_behind_it() {
         "--set",
         "image-pull-serialized.threshold=3s",
     ]);
+    let snap = node_doctor()
+        .args([
+            "snapshot",
+            "--only",
+            "image-pull-serialized",
+            "--window",
+            "0",
+            "-o",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let snap: Value = serde_json::from_slice(&snap.stdout).unwrap_or_default();
+    let s0 = &snap["samples"][0];
     drop(throttle);
-    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        code, 1,
+        "{:#}\n{:#}\n{:#}\n{:#}",
+        doc["findings"], s0["runtime"], s0["workloads"], s0["daemon_logs"]
+    );
     let f = findings_of(&doc, "image-pull-serialized");
     assert_eq!(f.len(), 1, "{doc:#}");
     let f = f[0];
@@ -381,8 +422,11 @@ fn a_slow_pull_from_a_local_registry_is_named_with_the_pod_waiting_behind_it() {
     assert_eq!(f["severity"], "warning");
     assert_eq!(measure(f, "waiting_pods"), Some(1.0));
     assert_eq!(measure(f, "serialized"), Some(1.0));
-    let rate = measure(f, "pull_rate").expect("a rate between the two samples");
-    assert!(rate > 0.0 && rate < 400.0 * 1024.0, "{rate}");
+    let rate = measure(f, "pull_rate").expect("a rate from the ingests");
+    assert!(
+        rate > 0.0 && rate < 400.0 * 1024.0,
+        "about 96 KiB/s: {rate}"
+    );
     assert!(f["summary"].as_str().unwrap().contains(&image), "{f:#}");
     let pods: Vec<&str> = f["subjects"]
         .as_array()

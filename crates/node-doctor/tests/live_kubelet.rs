@@ -59,9 +59,13 @@ fn a_kubelet_process_its_flags_config_and_journal_lines_are_read() {
     let summary = qps["summary"].as_str().unwrap();
     assert!(summary.contains("flag --kube-api-qps"), "{summary}");
     let ev = qps["evidence"].to_string();
-    assert!(ev.contains("1.26 (from kubelet log"), "version from the journal line: {ev}");
+    assert!(
+        ev.contains("1.26 (from kubelet log"),
+        "version from the journal line: {ev}"
+    );
     assert!(ev.contains(k.config.to_str().unwrap()), "{ev}");
-    let eviction = by_key(&doc, "kubelet-config/setting:evictionHard").expect("partial evictionHard");
+    let eviction =
+        by_key(&doc, "kubelet-config/setting:evictionHard").expect("partial evictionHard");
     assert_eq!(measure(eviction, "eviction_signals_dropped"), Some(3.0));
     let sysctls = by_key(&doc, "kubelet-config/setting:allowedUnsafeSysctls").unwrap();
     assert_eq!(sysctls["severity"], "critical");
@@ -108,7 +112,10 @@ fn a_cri_socket_that_accepts_and_never_answers_is_critical_within_the_deadline()
     let _g = serialize();
     let _k = FakeKubelet::start(
         "kind: KubeletConfiguration\n",
-        &[&format!("--container-runtime-endpoint=unix://{}", sock.display())],
+        &[&format!(
+            "--container-runtime-endpoint=unix://{}",
+            sock.display()
+        )],
     );
     let t = Instant::now();
     let (code, doc) = check_json(&["--only", "runtime-health", "--window", "0"]);
@@ -167,7 +174,8 @@ fn a_runc_init_on_a_shrunk_pipe_and_pleg_lines_are_one_chain_rooted_at_the_pipe_
     assert!(line.ends_with(" 8192"), "{line}");
     let pid = init.pid();
     assert!(wait_until(Duration::from_secs(5), || {
-        std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("pipe_write"))
+        std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+            .is_ok_and(|w| w.contains("pipe_write"))
     }));
     let _k = FakeKubelet::start("kind: KubeletConfiguration\n", &[]);
     let pleg = r#"E1122 10:00:00.000000    4242 kubelet.go:2359] "Skipping pod synchronization" err="PLEG is not healthy: pleg was last seen active 3m5.5s ago; threshold is 3m0s""#;
@@ -201,10 +209,7 @@ fn a_runc_init_on_a_shrunk_pipe_and_pleg_lines_are_one_chain_rooted_at_the_pipe_
     assert_eq!(p["severity"], "critical");
     assert_eq!(measure(p, "pleg_unhealthy_lines"), Some(3.0));
     assert!(
-        p["caused_by"]
-            .as_array()
-            .unwrap()
-            .contains(&runc[0]["key"]),
+        p["caused_by"].as_array().unwrap().contains(&runc[0]["key"]),
         "{p:#}"
     );
     assert!(p["cause"].as_str().unwrap().contains("runc:[2:INIT]"));

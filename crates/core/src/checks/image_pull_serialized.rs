@@ -175,8 +175,11 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
     let total: Option<u64> = ingests
         .iter()
         .try_fold(0u64, |a, i| Some(a.saturating_add(i.ingest.total?)));
-    // Rate: growth between samples when there are two; else the average since the start.
-    let rate = match (
+    // Rate: the growth between samples, or the average since the start when that is more.
+    // containerd copies into `data` through a 1 MiB buffer (content.Copy), so over a short
+    // window a slow download can show no growth at all; the average then says how slow.
+    let average = (!ingests.is_empty()).then(|| bytes as f64 * 1000.0 / age_ms.max(1) as f64);
+    let windowed = match (
         span_ms.filter(|s| *s > 0),
         ingests.iter().all(|i| i.grew.is_some()),
     ) {
@@ -187,8 +190,11 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
                 .fold(0u64, u64::saturating_add);
             Some(grew as f64 * 1000.0 / span as f64)
         }
-        _ if !ingests.is_empty() => Some(bytes as f64 * 1000.0 / age_ms.max(1) as f64),
         _ => None,
+    };
+    let rate = match (windowed, average) {
+        (Some(w), Some(a)) => Some(w.max(a)),
+        (w, a) => w.or(a),
     };
     if rate.is_some_and(|r| r >= slow_rate as f64) {
         return Outcome::found(Vec::new());

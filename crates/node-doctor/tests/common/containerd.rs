@@ -185,7 +185,11 @@ state = "{d}/state"
             for id in &ids {
                 let _ = self.ctr(&["-n", ns, "task", "kill", "-s", "KILL", id]);
                 for _ in 0..50 {
-                    if self.ctr(&["-n", ns, "task", "rm", "-f", id]).status.success() {
+                    if self
+                        .ctr(&["-n", ns, "task", "rm", "-f", id])
+                        .status
+                        .success()
+                    {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(100));
@@ -298,10 +302,8 @@ pub fn kill_cgroup_tree_everywhere(top: &str) {
                 if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
                     for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
                         if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                            let _ = rustix::process::kill_process(
-                                pid,
-                                rustix::process::Signal::KILL,
-                            );
+                            let _ =
+                                rustix::process::kill_process(pid, rustix::process::Signal::KILL);
                         }
                     }
                 }

@@ -160,10 +160,7 @@ impl PodSpec {
             namespace: namespace.into(),
             name: name.into(),
             uid: uid.into(),
-            cgroup_parent: format!(
-                "/{}/kubepods/besteffort/pod{uid}",
-                top_cgroup(tag)
-            ),
+            cgroup_parent: format!("/{}/kubepods/besteffort/pod{uid}", top_cgroup(tag)),
             log_directory: format!("/var/log/pods/{namespace}_{name}_{uid}"),
         }
     }
@@ -176,12 +173,16 @@ impl PodSpec {
                 namespace: self.namespace.clone(),
                 attempt: 0,
             }),
-            hostname: self.name.clone(),
+            // hostNetwork pods share the node's UTS namespace: no hostname (as the kubelet does).
+            hostname: String::new(),
             log_directory: self.log_directory.clone(),
             labels: HashMap::from([
                 ("io.kubernetes.pod.uid".to_string(), self.uid.clone()),
                 ("io.kubernetes.pod.name".to_string(), self.name.clone()),
-                ("io.kubernetes.pod.namespace".to_string(), self.namespace.clone()),
+                (
+                    "io.kubernetes.pod.namespace".to_string(),
+                    self.namespace.clone(),
+                ),
             ]),
             linux: Some(v1::LinuxPodSandboxConfig {
                 cgroup_parent: self.cgroup_parent.clone(),
@@ -209,7 +210,10 @@ impl Cri {
             .build()
             .unwrap();
         let client = rt
-            .block_on(Client::connect(socket.to_path_buf(), Duration::from_secs(10)))
+            .block_on(Client::connect(
+                socket.to_path_buf(),
+                Duration::from_secs(10),
+            ))
             .unwrap_or_else(|e| panic!("CRI connect {}: {e:?}", socket.display()));
         Cri {
             rt,
@@ -315,7 +319,11 @@ impl Cri {
 
 /// Starts `PullImage` of `image` on a thread of its own (it blocks until the pull ends);
 /// the thread ends with the pull, or when containerd goes away.
-pub fn pull_in_background(socket: &Path, image: &str, pod: &PodSpec) -> std::thread::JoinHandle<String> {
+pub fn pull_in_background(
+    socket: &Path,
+    image: &str,
+    pod: &PodSpec,
+) -> std::thread::JoinHandle<String> {
     let socket = socket.to_path_buf();
     let image = image.to_string();
     let config = pod.config();

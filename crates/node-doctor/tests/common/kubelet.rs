@@ -23,7 +23,11 @@ impl FakeKubelet {
     pub fn start(config: &str, args: &[&str]) -> FakeKubelet {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("kubelet.c");
-        std::fs::write(&src, "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n").unwrap();
+        std::fs::write(
+            &src,
+            "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n",
+        )
+        .unwrap();
         let bin = dir.path().join("kubelet");
         let st = Command::new("cc")
             .arg("-o")
