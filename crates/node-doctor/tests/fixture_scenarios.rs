@@ -836,3 +836,29 @@ fn recorded_cri_answers_name_pods_and_a_healthy_runtime_is_quiet() {
         (Some("payments"), Some("ledger-0"), Some("ledger"))
     );
 }
+
+/// The same kubelet command line and config file on two kubelet versions: the API QPS
+/// defaults changed in 1.27 (5/10 → 50/100), so only the older one is reported.
+#[test]
+fn kubelet_defaults_follow_the_installed_version() {
+    for (version, qps) in [("1.26.9-00", Some(5.0)), ("1.28.4-1.1", None)] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&fixture("incident-1-runc-init"), dir.path());
+        let status = dir.path().join("var/lib/dpkg/status");
+        let text = std::fs::read_to_string(&status)
+            .unwrap()
+            .replace("Version: 1.19.7-00", &format!("Version: {version}"));
+        std::fs::write(&status, text).unwrap();
+        let s = snapshot_of(dir.path());
+        assert_eq!(
+            s.kubelet.as_ref().and_then(|k| k.version.as_deref()),
+            Some(version)
+        );
+        let r = run_checks(std::slice::from_ref(&s), &["kubelet-config"]);
+        let got = only(&r, "kubelet-config")
+            .into_iter()
+            .find(|f| f.key == "kubelet-config/setting:kubeAPIQPS")
+            .map(|f| f.measure("kube_api_qps").unwrap().value);
+        assert_eq!(got, qps, "{version}");
+    }
+}

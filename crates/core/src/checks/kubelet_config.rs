@@ -690,6 +690,25 @@ mod tests {
     }
 
     #[test]
+    fn a_node_past_a_hard_eviction_threshold_is_reported() {
+        let mut s = with_kubelet(
+            &["kubelet"],
+            "podPidsLimit: 512\nserializeImagePulls: false\n",
+            "1.29.0",
+            3,
+        );
+        s.meminfo = Some(crate::model::kernel::Meminfo {
+            mem_total: Some(8 << 30),
+            mem_available: Some(50 << 20),
+            ..Default::default()
+        });
+        let out = run_on(&s);
+        let f = by_key(&out, "evictionHard.now").expect("memory.available below 100Mi");
+        assert_eq!(f.measure("signals_past_threshold").unwrap().value, 1.0);
+        assert!(f.summary.contains("memory.available"), "{}", f.summary);
+    }
+
+    #[test]
     fn no_kubelet_is_unknown() {
         let s = snapshot(1, 10, vec![]);
         assert!(run_on(&s).inconclusive);

@@ -56,6 +56,18 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
                 .unwrap_or("no socket found")
         ));
     };
+    // Not allowed to connect (an unprivileged run): says nothing about the runtime.
+    if let Some(c) = cri.calls.iter().find(|c| {
+        c.error
+            .as_deref()
+            .is_some_and(|e| e.contains("Permission denied") || e.contains("permission denied"))
+    }) {
+        return Outcome::unknown(format!(
+            "not allowed to connect to the CRI socket {} ({}): run as root",
+            cri.endpoint,
+            c.error.as_deref().unwrap_or_default()
+        ));
+    }
     let slow_ms = cfg.duration_ms(&SLOW);
     let mut findings = Vec::new();
     if let Some(f) = call_problem(s, rt, cri, slow_ms) {
@@ -422,6 +434,15 @@ mod tests {
         assert_eq!(out.findings.len(), 1);
         assert_eq!(out.findings[0].severity, Severity::Warning);
         assert!(out.findings[0].key.ends_with(":NetworkReady"));
+    }
+
+    #[test]
+    fn a_socket_we_may_not_open_is_unknown_not_down() {
+        let mut c = call("Version", CallOutcome::Unreachable, 0.2);
+        c.error = Some("transport error: Permission denied (os error 13)".into());
+        let out = run_on(&snapshot(vec![c], None));
+        assert!(out.inconclusive && out.findings.is_empty());
+        assert!(out.unknown[0].contains("run as root"));
     }
 
     #[test]
