@@ -6,7 +6,8 @@ set -euo pipefail
 # Debian packages the test suite uses:
 #   procps     - ps, the benchmark's baseline and a test helper
 #   time       - GNU time, peak RSS in the benchmarks
-#   util-linux - mount/umount for the tmpfs filesystems the disk tests make
+#   util-linux - mount/umount for the tmpfs filesystems the disk tests make; unshare for
+#                the sysctl namespace tests; prlimit for the core dump tests
 #   python3    - the benchmark helpers, fixture capture, and the live tests' fault makers
 #                (zombie parents, fd holders, the FUSE server that never answers)
 #   fuse3      - fusermount3, to unmount the dead FUSE mount the D-state tests make (the
@@ -21,7 +22,8 @@ set -euo pipefail
 #                test starts it on a free port with its storage in a temp dir)
 #   gcc        - compiles the kubelet-shaped process of the kubelet tests (a program named
 #                kubelet that takes real kubelet flags)
-packages=(procps time util-linux python3 fuse3 containerd runc busybox-static systemd-journal-remote docker-registry gcc)
+#   ripgrep    - rg, the log benchmark's baseline (bench/logs: the same patterns, `rg -c`)
+packages=(procps time util-linux python3 fuse3 containerd runc busybox-static systemd-journal-remote docker-registry gcc ripgrep)
 
 missing=()
 for p in "${packages[@]}"; do

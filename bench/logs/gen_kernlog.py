@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes a kernel log of N lines in syslog form (`Nov 22 19:20:17 node-7 kernel: [  12.345678] ...`):
 1% of them lines the default rules match (OOM kills, hung tasks, refused forks, segfaults,
-ext4 errors, conntrack full, over core_pipe_limit), the rest realistic noise from a busy
-Kubernetes node (veth and bridge churn, audit, netfilter, mounts, cgroups).
+ext4 errors, conntrack full, over core_pipe_limit, block I/O errors, soft lockups, GPU Xids),
+the rest realistic noise from a busy Kubernetes node (veth and bridge churn, audit,
+netfilter, mounts, cgroups).
 
     gen_kernlog.py N OUT
 """
@@ -41,6 +42,10 @@ MATCHING = [
     "EXT4-fs error (device nvme1n1): ext4_find_entry:1455: inode #2: comm kubelet: reading directory lblock 0",
     "nf_conntrack: nf_conntrack: table full, dropping packet",
     "coredump: {n}(crashy): over core_pipe_limit, skipping core dump",
+    "blk_update_request: I/O error, dev sdb, sector {n} op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+    "watchdog: BUG: soft lockup - CPU#1 stuck for 23s! [java:{n}]",
+    "NVRM: Xid (PCI:0000:3b:00): 79, pid={n}, GPU has fallen off the bus.",
+    "Buffer I/O error on dev nvme1n1, logical block {n}, async page read",
 ]
 
 

@@ -86,6 +86,18 @@ pub fn types(checks: &[&'static CheckDef], rules: &[RuleSpec], clean_runs: u32) 
     out
 }
 
+/// The False reason of an NPD-named type: node-problem-detector's own default for the
+/// types its shipped monitors define (kernel-monitor.json, docker-monitor.json,
+/// systemd-monitor-counter.json), so policies written against NPD match; `NoTYPE` else.
+pub fn npd_clear_reason(type_: &str) -> String {
+    match type_ {
+        "KernelDeadlock" => "KernelHasNoDeadlock".into(),
+        "ReadonlyFilesystem" => "FilesystemIsNotReadOnly".into(),
+        "CorruptDockerOverlay2" => "NoCorruptDockerOverlay2".into(),
+        t => format!("No{t}"),
+    }
+}
+
 /// "summary; subjects: ...; and 3 more findings. `node-doctor explain ID`".
 pub fn problem_message(check: &str, findings: &[&Finding]) -> String {
     let mut m = String::new();

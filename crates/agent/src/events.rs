@@ -15,6 +15,9 @@ pub struct EventQueue {
     /// most every `repeat_ms`.
     last_by_key: BTreeMap<String, u64>,
     repeat_ms: u64,
+    /// Wakes the sender on every push: an Event goes out as soon as it is queued, not at
+    /// the sender's next idle poll.
+    queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Keys remembered at most (the oldest forgotten first), so the de-duplication map is
@@ -29,7 +32,13 @@ impl EventQueue {
             dropped: 0,
             last_by_key: BTreeMap::new(),
             repeat_ms,
+            queued: std::sync::Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Notified on every push (a permit is kept when nobody waits).
+    pub fn queued(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.queued.clone()
     }
 
     /// Queues `ev` unless an event with its key went out less than `repeat_ms` ago (unless
@@ -60,6 +69,7 @@ impl EventQueue {
             self.dropped = self.dropped.saturating_add(1);
         }
         self.queue.push_back(ev);
+        self.queued.notify_one();
         true
     }
 

@@ -138,6 +138,10 @@ fn has(s: &Snapshot, n: &Needs) -> bool {
         && (!n.runtime || s.runtime.is_some())
         && (!n.kubelet || s.kubelet.is_some())
         && (!n.daemon_logs || s.daemon_logs.is_some())
+        && (!n.coredump || s.coredump.is_some())
+        && (!n.deleted_files || s.deleted_open.is_some())
+        && (!n.sysctl_conf || s.sysctl_conf.is_some())
+        && (!n.container_mounts || s.processes.is_some())
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub struct Args {
     pub state_dir: PathBuf,
     pub kubeconfig: Option<PathBuf>,
     pub no_kubernetes: bool,
+    /// Uninstall: remove node-doctor's conditions from the Node and exit.
+    pub remove_conditions: bool,
     pub version: String,
     pub revision: String,
 }
@@ -78,7 +80,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("nd-agent")
         .build()?;
-    let result = rt.block_on(main_loop(args));
+    let result = if args.remove_conditions {
+        rt.block_on(remove_conditions(&args))
+    } else {
+        rt.block_on(main_loop(args))
+    };
     // Blocking collections still stuck in the kernel are not waited for.
     rt.shutdown_timeout(Duration::from_secs(2));
     result
@@ -225,6 +231,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         desired_tx,
         collecting: Arc::new(AtomicBool::new(false)),
         last_lines: BTreeMap::new(),
+        log_modes: BTreeMap::new(),
         node_uid: None,
     };
     if kube.is_none() {
@@ -267,6 +274,28 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         }
     })
     .await;
+    Ok(())
+}
+
+/// An empty server-side apply under each of node-doctor's field managers: the API server
+/// drops exactly the conditions those managers own (kubelet's, NPD's stay). Without force:
+/// a manager owning nothing conflicts with nobody.
+async fn remove_conditions(args: &Args) -> anyhow::Result<()> {
+    let node = args
+        .node_name
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("--node-name (or NODE_NAME) names the Node to clean"))?;
+    let client = kube_client(args.kubeconfig.as_deref()).await?;
+    let kube = Kube { client, node };
+    for manager in [catalog::OWN_MANAGER, catalog::NPD_MANAGER] {
+        kube.apply(manager, false, &[], wall_ms())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: removing {manager}'s conditions: {e}", kube.node))?;
+        log(format!(
+            "{}: conditions of field manager {manager} removed",
+            kube.node
+        ));
+    }
     Ok(())
 }
 
@@ -378,7 +407,8 @@ struct Engine {
     /// Checks run since adoption: all of them make the first full evaluation.
     since_adoption: BTreeSet<&'static str>,
     /// NPD-named conditions from log rules: when a line last set each, and its finding.
-    log_problems: BTreeMap<String, (u64, String)>,
+    /// NPD-named type → (when, the matching rule's reason, the finding's summary).
+    log_problems: BTreeMap<String, (u64, String, String)>,
     persisted: Persisted,
     metrics: Arc<Metrics>,
     shared: Arc<Shared>,
@@ -387,6 +417,8 @@ struct Engine {
     desired_tx: watch::Sender<Desired>,
     collecting: Arc<AtomicBool>,
     last_lines: BTreeMap<String, u64>,
+    /// How each log source is read, as last logged.
+    log_modes: BTreeMap<String, String>,
     node_uid: Option<String>,
 }
 
@@ -518,7 +550,11 @@ impl Engine {
         let boot = self.boot_id();
         for c in due {
             self.last_run.insert(c.id, now);
-            let samples = self.history.for_needs(&c.needs);
+            // The agent reads the kernel log through its log monitor, never into samples:
+            // a check that also uses the ring (coredump-storm) is judged on the rest.
+            let mut needs = c.needs;
+            needs.kernel_log = false;
+            let samples = self.history.for_needs(&needs);
             let Some(h) = checks::History::new(samples) else {
                 continue;
             };
@@ -548,12 +584,14 @@ impl Engine {
             let prev_tick = now.saturating_sub(self.settings.interval_ms);
             for t in npd {
                 let v = match self.log_problems.get(&t.type_) {
-                    Some((at, msg)) if *at >= prev_tick => Verdict::Problem {
-                        reason: t.type_.clone(),
+                    // As NPD: True carries the rule's reason (DockerHung, AUFSUmountHung
+                    // under KernelDeadlock), False the condition's default reason.
+                    Some((at, reason, msg)) if *at >= prev_tick => Verdict::Problem {
+                        reason: reason.clone(),
                         message: msg.clone(),
                     },
                     _ => Verdict::Fine {
-                        reason: format!("No{}", t.type_),
+                        reason: catalog::npd_clear_reason(&t.type_),
                         message: "no matching log line recently".into(),
                     },
                 };
@@ -703,6 +741,14 @@ impl Engine {
             }
             LogMsg::Stats(stats, positions) => {
                 for s in stats {
+                    // Say how each source is read when that is first known or changes
+                    // (kmsg: /dev/kmsg, or klogctl polling without a privileged pod).
+                    if let Some(mode) = &s.mode
+                        && self.log_modes.get(&s.source) != Some(mode)
+                    {
+                        log(format!("log source {}: read via {mode}", s.source));
+                        self.log_modes.insert(s.source.clone(), mode.clone());
+                    }
                     let prev = self
                         .last_lines
                         .insert(s.source.clone(), s.lines)
@@ -729,7 +775,7 @@ impl Engine {
                 .any(|t| &t.type_ == c && t.owner == Owner::Npd)
         {
             self.log_problems
-                .insert(c.clone(), (now, f.summary.clone()));
+                .insert(c.clone(), (now, lm.reason.clone(), f.summary.clone()));
         }
         let line = f
             .evidence

@@ -167,7 +167,7 @@ impl Metrics {
         );
         registry.register(
             "node",
-            "The node-level values the checks compare, by name (tasks, tasks_limit, zombie_processes, file_handles, file_handles_limit, pipe_user_pages_max, pipe_user_pages_limit)",
+            "The node-level values the checks compare, by name (tasks, tasks_limit, zombie_processes, file_handles, file_handles_limit, pipe_user_pages_max, pipe_user_pages_limit, memory_available_bytes, memory_total_bytes, memory_psi_some_avg10, memory_psi_full_avg10, oom_kills, mounts)",
             m.node.clone(),
         );
         let build: Family<Labels, Gauge> = Family::default();
@@ -328,6 +328,27 @@ pub fn node_values(s: &Snapshot) -> Vec<(&'static str, f64)> {
     }
     if let Ok(m) = s.sysctl_u64("fs.pipe-user-pages-soft") {
         v.push(("pipe_user_pages_limit", m as f64));
+    }
+    // What the memory checks compare: meminfo's kB as bytes, PSI as a percentage.
+    if let Some(m) = &s.meminfo {
+        if let Some(a) = m.mem_available {
+            v.push(("memory_available_bytes", a.saturating_mul(1024) as f64));
+        }
+        if let Some(t) = m.mem_total {
+            v.push(("memory_total_bytes", t.saturating_mul(1024) as f64));
+        }
+    }
+    if let Some(p) = &s.pressure.memory {
+        v.push(("memory_psi_some_avg10", f64::from(p.some.avg10)));
+        if let Some(f) = &p.full {
+            v.push(("memory_psi_full_avg10", f64::from(f.avg10)));
+        }
+    }
+    if let Some(&k) = s.vmstat.get("oom_kill") {
+        v.push(("oom_kills", k as f64));
+    }
+    if let Some(m) = &s.mounts {
+        v.push(("mounts", m.len() as f64));
     }
     v
 }

@@ -120,11 +120,19 @@ pub fn apply_body(node: &str, conditions: &[CondState], heartbeat_ms: u64) -> Va
             })
         })
         .collect();
+    // No conditions: no `conditions` key at all, so the apply claims nothing and the API
+    // server removes every condition this manager owned (an explicit empty list is a value
+    // of its own in server-side apply).
+    let status = if conds.is_empty() {
+        json!({})
+    } else {
+        json!({"conditions": conds})
+    };
     json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": node},
-        "status": {"conditions": conds},
+        "status": status,
     })
 }
 
@@ -357,6 +365,10 @@ pub async fn event_sender(
     let mut backoff = Duration::from_secs(1);
     let mut seq: u64 = 0;
     let mut node_uid: Option<String> = None;
+    let queued = match queue.lock() {
+        Ok(q) => q.queued(),
+        Err(e) => e.into_inner().queued(),
+    };
     loop {
         if node_uid.is_none()
             && let Ok(n) = kube.get_node().await
@@ -364,6 +376,7 @@ pub async fn event_sender(
             node_uid = n.uid;
         }
         let next = queue.lock().ok().and_then(|q| q.front().cloned());
+        let idle = next.is_none();
         let wait = match next {
             None => Duration::from_millis(500),
             Some(ev) => {
@@ -394,8 +407,10 @@ pub async fn event_sender(
         if wait.is_zero() {
             continue;
         }
+        // Idle: woken by the next push. Backing off: the backoff holds even if more come.
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = queued.notified(), if idle => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }

@@ -167,7 +167,11 @@ impl AgentSettings {
     /// collectors less often), never below the base tick.
     pub fn interval_of(&self, cfg: &Config, check: &CheckDef) -> u64 {
         let own = cfg.for_check(check.id).duration_ms(&INTERVAL);
+        // By everything the check makes run (a memcg walk is a cgroup walk). disk-pressure's
+        // walk of deleted open files happens only over its band, bounded: it keeps the
+        // base tick.
         let by_cost = |n: &Needs| {
+            let n = n.union(Needs::NONE);
             if n.pipes {
                 self.pipes_interval_ms
             } else if n.fds {
@@ -205,6 +209,9 @@ mod tests {
         assert_eq!(s.interval_of(&cfg, p), 300_000);
         let d = node_doctor_core::checks::by_id("disk-pressure").unwrap();
         assert_eq!(s.interval_of(&cfg, d), 5000);
+        // A memcg walk is a cgroup walk: the process cadence, not the base tick.
+        let m = node_doctor_core::checks::by_id("dying-memcgs").unwrap();
+        assert_eq!(s.interval_of(&cfg, m), 30_000);
         let bad = Config::parse("a.toml", "[agent]\nintervall = \"5s\"\n", Format::Toml).unwrap();
         assert!(
             AgentSettings::from_config(&bad)

@@ -108,6 +108,82 @@ pub fn owner_of(cgroups: &[CgroupMembership]) -> CgroupOwner {
         .unwrap_or_default()
 }
 
+/// What a kubelet pod mount is: a volume (`pods/<uid>/volumes/<plugin>/<volume>`), a
+/// subPath bind mount (`pods/<uid>/volume-subpaths/<volume>/<container>/<n>`), or anything
+/// else under the pod's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodMountKind {
+    Volume,
+    Subpath,
+    Other,
+}
+
+/// A mount point under a kubelet pod directory (`<root-dir>/pods/<uid>/...`; the root dir
+/// is `/var/lib/kubelet` unless `--root-dir` says otherwise, so any `.../pods/<uid>/`
+/// counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodMount<'a> {
+    /// `<root-dir>/pods`.
+    pub pods_dir: &'a str,
+    pub pod_uid: &'a str,
+    pub kind: PodMountKind,
+    /// The volume's name (`cfg` of `volumes/kubernetes.io~configmap/cfg`).
+    pub volume: Option<&'a str>,
+}
+
+/// The kubelet pod a mount point belongs to, if any.
+pub fn pod_mount(mount_point: &str) -> Option<PodMount<'_>> {
+    let at = mount_point.find("/pods/")?;
+    let pods_dir = mount_point.get(..at.checked_add(5)?)?;
+    let rest = mount_point.get(at.checked_add(6)?..)?;
+    let mut parts = rest.split('/');
+    let pod_uid = parts.next().filter(|u| is_uid(u))?;
+    let (kind, volume) = match parts.next() {
+        Some("volumes") => (PodMountKind::Volume, parts.nth(1)),
+        Some("volume-subpaths") => (PodMountKind::Subpath, parts.next()),
+        _ => (PodMountKind::Other, None),
+    };
+    Some(PodMount {
+        pods_dir,
+        pod_uid,
+        kind,
+        volume: volume.filter(|v| !v.is_empty()),
+    })
+}
+
+/// Container state directories of the runtimes, each followed by the container (or
+/// sandbox) id: a mount there belongs to that container (its rootfs, its `/dev/shm`).
+const RUNTIME_STATE_DIRS: &[(&str, &str)] = &[
+    (
+        "/run/containerd/io.containerd.runtime.v2.task/",
+        "containerd",
+    ),
+    (
+        "/run/containerd/io.containerd.runtime.v1.linux/",
+        "containerd",
+    ),
+    (
+        "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/",
+        "containerd",
+    ),
+    ("/var/lib/docker/containers/", "docker"),
+    ("/run/containers/storage/overlay-containers/", "crio"),
+    ("/var/run/containers/storage/overlay-containers/", "crio"),
+];
+
+/// The runtime and container id a mount under a runtime's state directory belongs to
+/// (`.../io.containerd.runtime.v2.task/k8s.io/<id>/rootfs`, `.../sandboxes/<id>/shm`,
+/// `/var/lib/docker/containers/<id>/mounts/shm`). Only full 64-hex ids: shorter names
+/// (`ctr run` ids) cannot be told from other directories.
+pub fn runtime_mount(mount_point: &str) -> Option<(&'static str, &str)> {
+    RUNTIME_STATE_DIRS.iter().find_map(|(dir, runtime)| {
+        let rest = mount_point.strip_prefix(dir)?;
+        // The v1/v2 task directories have a namespace component first.
+        let id = rest.split('/').take(2).find(|c| is_container_id(c))?;
+        Some((*runtime, id))
+    })
+}
+
 /// The first 12 characters of a container id, as `docker ps` and `crictl ps` print it.
 pub fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
@@ -276,6 +352,58 @@ mod tests {
         ] {
             assert!(parse(p).is_empty(), "{p} -> {:?}", parse(p));
         }
+    }
+
+    #[test]
+    fn kubelet_pod_mounts() {
+        let p = format!("/var/lib/kubelet/pods/{UID}/volumes/kubernetes.io~configmap/cfg");
+        let m = pod_mount(&p).unwrap();
+        assert_eq!(
+            (m.pods_dir, m.pod_uid, m.kind, m.volume),
+            (
+                "/var/lib/kubelet/pods",
+                UID,
+                PodMountKind::Volume,
+                Some("cfg")
+            )
+        );
+        let p = format!("/data/kubelet/pods/{UID}/volume-subpaths/cfg/app/0");
+        let m = pod_mount(&p).unwrap();
+        assert_eq!(
+            (m.pods_dir, m.kind, m.volume),
+            ("/data/kubelet/pods", PodMountKind::Subpath, Some("cfg"))
+        );
+        assert_eq!(
+            pod_mount(&format!("/var/lib/kubelet/pods/{UID}")).map(|m| m.kind),
+            Some(PodMountKind::Other)
+        );
+        assert!(pod_mount("/var/lib/kubelet/pods/not-a-uid/volumes/x/y").is_none());
+        assert!(pod_mount("/var/lib/kubelet/plugins/kubernetes.io/csi/x/globalmount").is_none());
+    }
+
+    #[test]
+    fn runtime_state_mounts() {
+        assert_eq!(
+            runtime_mount(&format!(
+                "/run/containerd/io.containerd.runtime.v2.task/k8s.io/{ID}/rootfs"
+            )),
+            Some(("containerd", ID))
+        );
+        assert_eq!(
+            runtime_mount(&format!(
+                "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/{ID}/shm"
+            )),
+            Some(("containerd", ID))
+        );
+        assert_eq!(
+            runtime_mount(&format!("/var/lib/docker/containers/{ID}/mounts/shm")),
+            Some(("docker", ID))
+        );
+        assert_eq!(
+            runtime_mount("/run/containerd/io.containerd.runtime.v2.task/default/web/rootfs"),
+            None
+        );
+        assert_eq!(runtime_mount("/var/lib/docker/overlay2/abc/merged"), None);
     }
 
     #[test]

@@ -66,6 +66,29 @@ pub fn of(history: &History, report: &Report) -> Coverage {
     {
         notes.push("cgroup walk stopped at its bound: some cgroups not read".into());
     }
+    if let Some(d) = &s.deleted_open
+        && (d.truncated || d.left_out > 0)
+    {
+        notes.push(format!(
+            "open deleted files: the fd walk stopped at its bounds or the deadline ({} processes not walked)",
+            d.left_out
+        ));
+    }
+    if let Some(c) = &s.sysctl_conf
+        && c.truncated
+    {
+        notes.push(
+            "sysctl files: more than the reader's bound; some assignments not compared".into(),
+        );
+    }
+    if let Some(c) = &s.coredump {
+        for st in c.stores.iter().filter(|st| st.truncated) {
+            notes.push(format!(
+                "dump store {}: more files than the listing's bound",
+                st.path
+            ));
+        }
+    }
     for u in s
         .unavailable
         .iter()

@@ -249,6 +249,13 @@ pub enum SubjectKind {
     Filesystem,
     User,
     Node,
+    /// A block device, a NIC, a GPU (by the name the kernel gives it: `sdb`, `eth0`,
+    /// `PCI:0000:3b:00`).
+    Device,
+    /// A systemd unit (`kubelet.service`).
+    Unit,
+    /// A container image reference (`docker.io/library/nginx:1.27`).
+    Image,
 }
 
 impl SubjectKind {
@@ -261,6 +268,9 @@ impl SubjectKind {
             SubjectKind::Filesystem => "filesystem",
             SubjectKind::User => "user",
             SubjectKind::Node => "node",
+            SubjectKind::Device => "device",
+            SubjectKind::Unit => "unit",
+            SubjectKind::Image => "image",
         }
     }
 }
@@ -280,17 +290,29 @@ pub struct Subject {
     /// Pod uid (the name needs the API server or the runtime; the uid is what the node knows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
-    /// The pod's namespace and name, and the container's name, from the CRI or the kubelet's
-    /// log directories ([`crate::names`]); absent when neither named it.
+    /// A path naming the subject: a mount point, a cgroup path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A device name as the kernel logs it (`sdb`, `nvme1n1`, `eth0`, `PCI:0000:3b:00`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// A systemd unit (`kubelet.service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// A container image reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The pod's namespace and name: from the CRI or the kubelet's log directories
+    /// ([`crate::names`]), or where a log line names them (kubelet's `pod="ns/name"`);
+    /// absent when nothing named it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
+    /// The container's name in its pod spec (the same sources; kubelet's
+    /// `containerName="web"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
-    /// A path naming the subject: a mount point, a cgroup path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
 }
 
 impl Subject {
@@ -302,10 +324,13 @@ impl Subject {
             uid: None,
             container_id: None,
             pod: None,
+            path: None,
+            device: None,
+            unit: None,
+            image: None,
             namespace: None,
             pod_name: None,
             container_name: None,
-            path: None,
         }
     }
 
@@ -367,6 +392,11 @@ pub mod key {
         format!("{check}/container:{id}")
     }
 
+    /// A pod by uid.
+    pub fn pod(check: &str, uid: &str) -> String {
+        format!("{check}/pod:{uid}")
+    }
+
     pub fn cgroup(check: &str, hierarchy: &str, path: &str) -> String {
         format!("{check}/cgroup:{hierarchy}:{path}")
     }
@@ -381,6 +411,26 @@ pub mod key {
 
     pub fn node(check: &str) -> String {
         format!("{check}/node")
+    }
+
+    /// One of several node-wide problems a check reports ("mount-leak/node:systemd-transient").
+    pub fn node_aspect(check: &str, aspect: &str) -> String {
+        format!("{check}/node:{aspect}")
+    }
+
+    /// A command by its `comm` (a crash loop restarts it under new pids).
+    pub fn command(check: &str, comm: &str) -> String {
+        format!("{check}/command:{comm}")
+    }
+
+    /// A sysctl by its dotted name.
+    pub fn sysctl(check: &str, name: &str) -> String {
+        format!("{check}/sysctl:{name}")
+    }
+
+    /// A directory of the host (a dump store).
+    pub fn path(check: &str, path: &str) -> String {
+        format!("{check}/path:{path}")
     }
 
     /// A log rule's group: the rule and whom the lines name.

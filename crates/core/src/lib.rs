@@ -7,6 +7,8 @@
 //! - [`model`]: plain serde data read from a host, saved and replayed;
 //! - [`attribution`]: which container and pod a cgroup path names;
 //! - [`checks`]: pure functions of snapshots, producing [`finding`]s;
+//! - [`knowledge`]: facts as data (sysctl namespacing, the kubelet's safe list, core dump
+//!   handlers and systemd's defaults), and `sysctl lint`;
 //! - [`rules`]: log rules (default pack, NPD configs) turning records into findings;
 //! - [`names`]: pod and container names on subjects, from the snapshot's workloads;
 //! - [`causes`]: causal chains between the findings of one run;
@@ -29,6 +31,7 @@ pub mod checks;
 pub mod config;
 pub mod coverage;
 pub mod finding;
+pub mod knowledge;
 pub mod kubelet;
 pub mod model;
 pub mod names;

@@ -7,7 +7,8 @@
 //! Abandoned threads must not pile up in a long-running agent: each call has a key (the path
 //! or pid it touches); while a call with that key is still blocked, a new one is not started
 //! and reports [`Blocking::StillBlocked`] at once, and at most [`MAX_STUCK`] calls may be
-//! blocked at a time.
+//! blocked at a time. A call of a key another caller is running right now (not abandoned)
+//! waits for it, up to [`CONCURRENT_WAIT`].
 //!
 //! A thread stuck in an uninterruptible wait also keeps its process from exiting: exit_group
 //! kills the other threads, but one in `wait_event` (a FUSE request the server has read and
@@ -23,8 +24,14 @@ use std::time::{Duration, Instant};
 /// Most abandoned calls alive at once; past it, new blocking calls are refused.
 pub const MAX_STUCK: usize = 32;
 
-/// Keys of calls running or abandoned, with when they started.
-static IN_FLIGHT: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+/// Keys of calls running or abandoned, with when they started and whether their caller gave
+/// up on them (abandoned).
+static IN_FLIGHT: Mutex<BTreeMap<String, (Instant, bool)>> = Mutex::new(BTreeMap::new());
+
+/// How long a call waits for another caller's call of the same key that is still running (not
+/// abandoned) before reporting it blocked: two collections of one root at once (the agent's
+/// and an on-demand one, parallel tests) must not take each other for a dead mount.
+pub const CONCURRENT_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, PartialEq)]
 pub enum Blocking<T> {
@@ -39,7 +46,7 @@ pub enum Blocking<T> {
     Refused(String),
 }
 
-fn in_flight() -> std::sync::MutexGuard<'static, BTreeMap<String, Instant>> {
+fn in_flight() -> std::sync::MutexGuard<'static, BTreeMap<String, (Instant, bool)>> {
     IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -50,7 +57,9 @@ pub fn blocked_now() -> usize {
 
 /// A call started on its own thread ([`start`]), or why it was not.
 pub enum Started<T> {
-    Running(mpsc::Receiver<T>),
+    /// Under way: its answer will come on the receiver; the key marks it abandoned if its
+    /// caller gives up.
+    Running(mpsc::Receiver<T>, String),
     Not(Blocking<T>),
 }
 
@@ -59,10 +68,17 @@ impl<T> Started<T> {
     pub fn wait(self, deadline: Instant) -> Blocking<T> {
         match self {
             Started::Not(b) => b,
-            Started::Running(rx) => {
+            Started::Running(rx, key) => {
                 match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(r) => Blocking::Done(r),
-                    Err(mpsc::RecvTimeoutError::Timeout) => Blocking::TimedOut,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // Given up on: later calls of the key report it blocked until it
+                        // returns.
+                        if let Some(e) = in_flight().get_mut(&key) {
+                            e.1 = true;
+                        }
+                        Blocking::TimedOut
+                    }
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
                         Blocking::Refused("the call's thread ended without an answer".into())
                     }
@@ -76,10 +92,22 @@ impl<T> Started<T> {
 /// waited for against one deadline (paths below one dead mount cost one timeout, not one
 /// each).
 pub fn start<T: Send + 'static>(key: &str, f: impl FnOnce() -> T + Send + 'static) -> Started<T> {
-    {
+    let waiting_since = Instant::now();
+    loop {
         let mut map = in_flight();
-        if let Some(&since) = map.get(key) {
-            return Started::Not(Blocking::StillBlocked { since });
+        match map.get(key) {
+            // Abandoned at an earlier deadline and not returned since: blocked in the kernel.
+            Some(&(since, true)) => return Started::Not(Blocking::StillBlocked { since }),
+            // Another caller's call of the key is running now: wait for it a little.
+            Some(&(since, false)) => {
+                drop(map);
+                if waiting_since.elapsed() >= CONCURRENT_WAIT {
+                    return Started::Not(Blocking::StillBlocked { since });
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            None => {}
         }
         if map.len() >= MAX_STUCK {
             return Started::Not(Blocking::Refused(format!(
@@ -87,7 +115,8 @@ pub fn start<T: Send + 'static>(key: &str, f: impl FnOnce() -> T + Send + 'stati
                 map.len()
             )));
         }
-        map.insert(key.to_string(), Instant::now());
+        map.insert(key.to_string(), (Instant::now(), false));
+        break;
     }
     let (tx, rx) = mpsc::sync_channel(1);
     let owned_key = key.to_string();
@@ -102,7 +131,7 @@ pub fn start<T: Send + 'static>(key: &str, f: impl FnOnce() -> T + Send + 'stati
         in_flight().remove(key);
         return Started::Not(Blocking::Refused(format!("cannot start a thread: {e}")));
     }
-    Started::Running(rx)
+    Started::Running(rx, key.to_string())
 }
 
 /// Runs `f` on its own thread and waits until `deadline`.
@@ -131,6 +160,31 @@ pub fn run_for<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_concurrent_call_of_the_same_key_is_waited_for_not_reported_blocked() {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let first = std::thread::spawn(move || {
+            run(
+                "test-key-2",
+                Instant::now() + Duration::from_secs(5),
+                move || {
+                    let _ = go_rx.recv();
+                    1
+                },
+            )
+        });
+        // The first call is running (not abandoned): a second one waits for it.
+        while !in_flight().contains_key("test-key-2") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let second =
+            std::thread::spawn(|| run("test-key-2", Instant::now() + Duration::from_secs(5), || 2));
+        std::thread::sleep(Duration::from_millis(20));
+        go_tx.send(()).unwrap();
+        assert_eq!(first.join().unwrap(), Blocking::Done(1));
+        assert_eq!(second.join().unwrap(), Blocking::Done(2));
+    }
 
     #[test]
     fn a_blocked_call_is_abandoned_and_not_started_again() {

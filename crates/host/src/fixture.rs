@@ -42,10 +42,69 @@ pub struct Descriptor {
     /// Pipe sizes by holder: what `pidfd_getfd` + `F_GETPIPE_SZ` would return there.
     #[serde(default)]
     pub pipes: Vec<PipeSpec>,
+    /// How long timed reads took on that host, by host path, in ms (`memory.stat` of the
+    /// memory root, whose latency dying-memcgs reports); unlisted paths took 0 ms. A
+    /// replay measures nothing of its own, so its findings do not depend on this disk.
+    #[serde(default)]
+    pub read_latency_ms: BTreeMap<String, f64>,
+    /// Sizes of files of the tree by host path (the tree holds them empty): what `lstat`
+    /// would return there.
+    #[serde(default)]
+    pub file_sizes: BTreeMap<String, SizeSpec>,
+    /// Open deleted files by holder (the tree holds the `fd/N -> path (deleted)` link): what
+    /// `stat` of `/proc/PID/fd/N` would return there.
+    #[serde(default)]
+    pub deleted_files: Vec<DeletedSpec>,
     /// What the tree's CRI socket answers (calls, pods, containers): a recording of a real
     /// runtime's answers, replayed by the runtime collector.
     #[serde(default)]
     pub cri: Option<node_doctor_core::model::CriRecording>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeSpec {
+    pub size: u64,
+    /// Bytes on disk; the size when absent.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletedSpec {
+    pub pid: i32,
+    pub fd: i32,
+    /// `major:minor` of its filesystem.
+    pub device: String,
+    pub size: u64,
+    #[serde(default)]
+    pub bytes: Option<u64>,
+}
+
+impl Descriptor {
+    /// The tree's files as the descriptor describes them.
+    pub fn tree(&self, real: crate::fs::RealFs) -> crate::fs::TreeFs {
+        crate::fs::TreeFs::new(real, self.statvfs.clone())
+            .with_latency(self.read_latency_ms.clone())
+            .with_sizes(
+                self.file_sizes
+                    .iter()
+                    .map(|(p, s)| (p.clone(), (s.size, s.bytes.unwrap_or(s.size))))
+                    .collect(),
+            )
+            .with_deleted(
+                self.deleted_files
+                    .iter()
+                    .map(|d| {
+                        (
+                            (d.pid, d.fd),
+                            (d.device.clone(), d.size, d.bytes.unwrap_or(d.size)),
+                        )
+                    })
+                    .collect(),
+            )
+    }
 }
 
 fn page() -> u64 {

@@ -79,6 +79,41 @@ pub struct FdListing {
     pub pipes: Vec<(i32, u64)>,
 }
 
+/// What `lstat` says of a file, for listings that need sizes and times without opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileMeta {
+    pub kind: Option<EntryKind>,
+    /// Apparent size (`st_size`) and bytes on disk (`st_blocks` × 512).
+    pub size: u64,
+    pub bytes: u64,
+    pub mtime_ms: Option<u64>,
+}
+
+/// A deleted file a process still holds open (`fd/N -> /path (deleted)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedFd {
+    pub fd: i32,
+    /// The path it had (the link text without " (deleted)").
+    pub path: String,
+    /// `major:minor` of its filesystem.
+    pub device: String,
+    pub size: u64,
+    /// Bytes on disk (`st_blocks` × 512).
+    pub bytes: u64,
+}
+
+/// A process's open deleted files, and how many fd links were read to find them.
+#[derive(Debug, Clone, Default)]
+pub struct DeletedFdListing {
+    pub files: Vec<DeletedFd>,
+    pub links_read: u64,
+    /// More fds than the bound: the rest were not looked at.
+    pub truncated: bool,
+}
+
+/// The suffix the kernel appends to the link of an unlinked file (fs/d_path.c `d_path`).
+pub const DELETED_SUFFIX: &str = " (deleted)";
+
 /// `/proc/PID` opened once; its files are read relative to it.
 pub trait ProcDir: Send {
     fn pid(&self) -> i32;
@@ -88,6 +123,16 @@ pub trait ProcDir: Send {
     /// `max_links` of them).
     fn list_fds(&self, pipes: bool, max_links: usize) -> Result<FdListing, ProcError>;
     fn read_link(&self, name: &str) -> Option<String>;
+    /// The open deleted files among the first `max_links` fds: each link read, and those
+    /// ending in " (deleted)" `stat`ed through `fd/N` (which resolves the link to the open
+    /// file without opening anything) for their size and device. May block on a dead FUSE
+    /// or NFS server like any stat: callers run it on deadline-bounded workers, and `skip`
+    /// names the paths not to stat (those under FUSE or network mounts).
+    fn deleted_fds(
+        &self,
+        max_links: usize,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> Result<DeletedFdListing, ProcError>;
 }
 
 /// The host's filesystem, under its root.
@@ -116,8 +161,16 @@ pub trait HostFs: Send + Sync {
     fn open_file(&self, rel: &str) -> Result<std::fs::File, Unavailable>;
     /// Identity (device, inode) and size of a regular file, for followers.
     fn file_identity(&self, rel: &str) -> Result<(u64, u64, u64), Unavailable>;
+    /// `lstat` of `rel` (a last symlink not followed), without opening it. May block on a
+    /// dead mount.
+    fn metadata(&self, rel: &str) -> Result<FileMeta, Unavailable>;
     /// Where `rel` is in the reader's own namespace, for libraries that take a path (the
     /// journal reader). The path has passed no check: prefer the methods above.
+    /// The recorded duration of a timed read of `rel`, for a replayed host (fixture tree);
+    /// `None` on a live one, where the read is timed for real.
+    fn recorded_latency(&self, _rel: &str) -> Option<std::time::Duration> {
+        None
+    }
     fn real_path(&self, rel: &str) -> PathBuf {
         self.root().join(rel.trim_start_matches('/'))
     }
@@ -399,6 +452,32 @@ impl HostFs for RealFs {
         let st = rustix::fs::fstat(&fd).map_err(|e| errno_unavailable(rel, e))?;
         Ok((st.st_dev, st.st_ino, u64::try_from(st.st_size).unwrap_or(0)))
     }
+
+    fn metadata(&self, rel: &str) -> Result<FileMeta, Unavailable> {
+        let fd = self
+            .open_in_root(rel, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)
+            .map_err(|e| errno_unavailable(rel, e))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| errno_unavailable(rel, e))?;
+        Ok(meta_of(&st))
+    }
+}
+
+fn meta_of(st: &rustix::fs::Stat) -> FileMeta {
+    let mtime_ms = i128::from(st.st_mtime)
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(i128::from(st.st_mtime_nsec) / 1_000_000))
+        .and_then(|ms| u64::try_from(ms).ok());
+    FileMeta {
+        kind: Some(match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => EntryKind::Dir,
+            FileType::RegularFile => EntryKind::File,
+            FileType::Symlink => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        }),
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        bytes: u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512),
+        mtime_ms,
+    }
 }
 
 /// ENOENT: the /proc/PID directory is gone. ESRCH: the task died while the file was read.
@@ -482,6 +561,68 @@ impl ProcDir for RealProcDir {
             .ok()
             .map(|c| c.to_string_lossy().into_owned())
     }
+
+    fn deleted_fds(
+        &self,
+        max_links: usize,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> Result<DeletedFdListing, ProcError> {
+        let rel = self.rel("fd");
+        let fd = rustix::fs::openat(
+            &self.fd,
+            "fd",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| classify(&rel, e))?;
+        let mut dir = Dir::read_from(&fd).map_err(|e| classify(&rel, e))?;
+        let mut out = DeletedFdListing::default();
+        while let Some(e) = dir.read() {
+            let e = e.map_err(|e| classify(&rel, e))?;
+            let name = e.file_name();
+            let Some(num) = name.to_str().ok().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            if out.links_read >= max_links as u64 {
+                out.truncated = true;
+                break;
+            }
+            out.links_read = out.links_read.saturating_add(1);
+            // A link that fails was closed meanwhile.
+            let Ok(link) = rustix::fs::readlinkat(&fd, name, Vec::new()) else {
+                continue;
+            };
+            let link = link.to_string_lossy();
+            let Some(path) = link.strip_suffix(DELETED_SUFFIX) else {
+                continue;
+            };
+            // Only absolute paths are files ("/memfd:x (deleted)" is a memfd: its link does not
+            // start with '/memfd' on older kernels, but memfds have no filesystem a df shows).
+            if !path.starts_with('/') || path.starts_with("/memfd:") || skip(path) {
+                continue;
+            }
+            // Following the magic link stats the open file itself.
+            let Ok(st) = rustix::fs::statat(&fd, name, rustix::fs::AtFlags::empty()) else {
+                continue;
+            };
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                continue;
+            }
+            let m = meta_of(&st);
+            out.files.push(DeletedFd {
+                fd: num,
+                path: path.to_string(),
+                device: format!(
+                    "{}:{}",
+                    rustix::fs::major(st.st_dev),
+                    rustix::fs::minor(st.st_dev)
+                ),
+                size: m.size,
+                bytes: m.bytes,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// `pipe:[123]` → 123.
@@ -490,16 +631,103 @@ pub fn pipe_inode(link: &[u8]) -> Option<u64> {
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
-/// A fixture tree: the files are real files, but `statvfs` answers come from the tree's
-/// descriptor (a tree cannot carry a filesystem's usage).
+/// A fixture's open deleted files: (device, size, bytes on disk) by (pid, fd).
+pub type DeletedAnswers = std::collections::BTreeMap<(i32, i32), (String, u64, u64)>;
+
+/// A fixture tree: the files are real files, but what a tree cannot carry comes from the
+/// tree's descriptor: `statvfs` answers (a filesystem's usage), the sizes of files whose
+/// content does not matter (a 2 GiB core is an empty file with its size recorded), and the
+/// `stat` of open deleted files (the fd link is in the tree, the file it names is gone).
 pub struct TreeFs {
     inner: RealFs,
     statvfs: std::collections::BTreeMap<String, FsStat>,
+    latency_ms: std::collections::BTreeMap<String, f64>,
+    sizes: std::collections::BTreeMap<String, (u64, u64)>,
+    deleted: std::sync::Arc<DeletedAnswers>,
 }
 
 impl TreeFs {
     pub fn new(inner: RealFs, statvfs: std::collections::BTreeMap<String, FsStat>) -> TreeFs {
-        TreeFs { inner, statvfs }
+        TreeFs {
+            inner,
+            statvfs,
+            latency_ms: Default::default(),
+            sizes: Default::default(),
+            deleted: Default::default(),
+        }
+    }
+
+    /// Recorded durations of timed reads by host path, in ms (see `recorded_latency`).
+    pub fn with_latency(mut self, latency_ms: std::collections::BTreeMap<String, f64>) -> TreeFs {
+        self.latency_ms = latency_ms;
+        self
+    }
+
+    /// (size, bytes on disk) by host path, for `metadata`.
+    pub fn with_sizes(mut self, sizes: std::collections::BTreeMap<String, (u64, u64)>) -> TreeFs {
+        self.sizes = sizes;
+        self
+    }
+
+    /// (device, size, bytes on disk) of open deleted files by (pid, fd).
+    pub fn with_deleted(mut self, deleted: DeletedAnswers) -> TreeFs {
+        self.deleted = std::sync::Arc::new(deleted);
+        self
+    }
+}
+
+/// A fixture tree's process: files from the tree, open deleted files from the descriptor.
+struct TreeProcDir {
+    inner: Box<dyn ProcDir>,
+    deleted: std::sync::Arc<DeletedAnswers>,
+}
+
+impl ProcDir for TreeProcDir {
+    fn pid(&self) -> i32 {
+        self.inner.pid()
+    }
+    fn read(&self, name: &str, cap: usize) -> Result<Vec<u8>, ProcError> {
+        self.inner.read(name, cap)
+    }
+    fn list_fds(&self, pipes: bool, max_links: usize) -> Result<FdListing, ProcError> {
+        self.inner.list_fds(pipes, max_links)
+    }
+    fn read_link(&self, name: &str) -> Option<String> {
+        self.inner.read_link(name)
+    }
+    fn deleted_fds(
+        &self,
+        max_links: usize,
+        _skip: &dyn Fn(&str) -> bool,
+    ) -> Result<DeletedFdListing, ProcError> {
+        let pid = self.pid();
+        let mut out = DeletedFdListing::default();
+        for ((p, fd), (device, size, bytes)) in
+            self.deleted.range((pid, i32::MIN)..=(pid, i32::MAX))
+        {
+            if *p != pid {
+                continue;
+            }
+            if out.links_read >= max_links as u64 {
+                out.truncated = true;
+                break;
+            }
+            out.links_read = out.links_read.saturating_add(1);
+            let Some(link) = self.inner.read_link(&format!("fd/{fd}")) else {
+                continue;
+            };
+            let Some(path) = link.strip_suffix(DELETED_SUFFIX) else {
+                continue;
+            };
+            out.files.push(DeletedFd {
+                fd: *fd,
+                path: path.to_string(),
+                device: device.clone(),
+                size: *size,
+                bytes: *bytes,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -525,6 +753,11 @@ impl HostFs for TreeFs {
         }
         self.inner.entry_kind(rel)
     }
+    fn recorded_latency(&self, rel: &str) -> Option<std::time::Duration> {
+        let key = format!("/{}", rel.trim_start_matches('/'));
+        let ms = self.latency_ms.get(&key).copied().unwrap_or(0.0);
+        std::time::Duration::try_from_secs_f64(ms / 1000.0).ok()
+    }
     fn statvfs(&self, rel: &str) -> Result<FsStat, Unavailable> {
         let key = format!("/{}", rel.trim_start_matches('/'));
         self.statvfs.get(&key).copied().ok_or_else(|| {
@@ -535,13 +768,24 @@ impl HostFs for TreeFs {
         self.inner.list_pids()
     }
     fn open_proc(&self, pid: i32) -> Result<Box<dyn ProcDir>, ProcError> {
-        self.inner.open_proc(pid)
+        Ok(Box::new(TreeProcDir {
+            inner: self.inner.open_proc(pid)?,
+            deleted: self.deleted.clone(),
+        }))
     }
     fn open_file(&self, rel: &str) -> Result<std::fs::File, Unavailable> {
         self.inner.open_file(rel)
     }
     fn file_identity(&self, rel: &str) -> Result<(u64, u64, u64), Unavailable> {
         self.inner.file_identity(rel)
+    }
+    fn metadata(&self, rel: &str) -> Result<FileMeta, Unavailable> {
+        let mut m = self.inner.metadata(rel)?;
+        if let Some((size, bytes)) = self.sizes.get(&format!("/{}", rel.trim_start_matches('/'))) {
+            m.size = *size;
+            m.bytes = *bytes;
+        }
+        Ok(m)
     }
 }
 

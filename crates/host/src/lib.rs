@@ -50,9 +50,8 @@ impl Host {
         match fixture::descriptor(&real)? {
             Some(d) => {
                 let about = d.about.clone();
-                let statvfs = d.statvfs.clone();
                 Ok(Host {
-                    fs: Arc::new(fs::TreeFs::new(real, statvfs)),
+                    fs: Arc::new(d.tree(real)),
                     kernel: Arc::new(fixture::FixtureKernel::new(d)),
                     fixture: Some(about),
                     probes: probe::Probes::InThread,

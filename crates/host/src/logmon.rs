@@ -9,14 +9,15 @@
 
 use crate::Host;
 use crate::kernel::KmsgReader;
-use crate::sources::file::{Follower, TimeFormat};
+use crate::sources::file::{self, Follower, Piece, TimeFormat};
 use crate::sources::journal::{self, JournalFollower};
 use crate::sources::kmsg;
-use node_doctor_core::finding::Finding;
+use node_doctor_core::finding::{Evidence, Finding};
 use node_doctor_core::model::log::{Position, SourceError, SourceStats};
 use node_doctor_core::model::{Kind, LogRecord, Source, Unavailable};
-use node_doctor_core::rules::{Matcher, RuleSet};
+use node_doctor_core::rules::{Hit, MatchOptions, Matcher, RuleSet};
 use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ pub struct Options {
     pub since_ms: Option<u64>,
     /// Timestamp format of file sources.
     pub time_format: TimeFormat,
+    /// Strip the syslog/kernel prefix of file lines before the rules see them (off: the
+    /// rules see whole lines). An NPD `message` extractor takes its place where given.
+    pub strip_prefix: bool,
     /// Positions persisted by an earlier run, by source label: following resumes there
     /// (a kmsg position only within the same boot).
     pub resume: BTreeMap<String, Position>,
@@ -47,6 +51,7 @@ impl Default for Options {
             follow: false,
             since_ms: None,
             time_format: TimeFormat::None,
+            strip_prefix: true,
             resume: BTreeMap::new(),
             boot_id: None,
         }
@@ -75,7 +80,9 @@ enum State {
         follower: Follower,
         /// NPD filelog's `message` regex: its first group is the message; a line it does not
         /// match is not a message.
-        extract: Option<regex::Regex>,
+        extract: Option<regex::bytes::Regex>,
+        /// inotify watches the file and its directory (else the monitor wakes on a timer).
+        watched: bool,
     },
     Journal {
         follower: Option<JournalFollower>,
@@ -109,7 +116,13 @@ pub struct Monitor {
     opts: Options,
     started_ms: u64,
     boot_ms: Option<u64>,
+    /// One inotify instance for every followed file: [`Monitor::wait`] wakes on a write.
+    inotify: Option<OwnedFd>,
 }
+
+/// Without a descriptor to wait on (the journal's own thread, an unwatched file, a source
+/// waiting to be retried), the monitor looks again this often.
+const TICK: Duration = Duration::from_millis(100);
 
 impl Monitor {
     /// A monitor over `sources` (deduplicated). Sources that cannot be opened are reported at
@@ -123,8 +136,14 @@ impl Monitor {
             .filter(|s| seen.insert((*s).clone()))
             .map(|s| {
                 let label = s.label();
+                // File lines carry a syslog prefix the rules should not see (unless an NPD
+                // extractor takes the message out itself); kmsg and journal messages do not.
+                let strip = matches!(s, Source::File { message: None, .. }) && opts.strip_prefix;
                 Stream {
-                    matcher: Matcher::for_source(&set, Some(&label)),
+                    matcher: Matcher::for_source(&set, Some(&label)).with_options(MatchOptions {
+                        strip_prefix: strip,
+                        started_ms: Some(started_ms),
+                    }),
                     stats: SourceStats {
                         source: label.clone(),
                         ..SourceStats::default()
@@ -137,6 +156,13 @@ impl Monitor {
                 }
             })
             .collect();
+        let files = sources.iter().any(|s| matches!(s, Source::File { .. }));
+        let inotify = (opts.follow && files)
+            .then(|| {
+                use rustix::fs::inotify::{CreateFlags, init};
+                init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok()
+            })
+            .flatten();
         let mut m = Monitor {
             host,
             set,
@@ -144,6 +170,7 @@ impl Monitor {
             opts,
             started_ms,
             boot_ms,
+            inotify,
         };
         for i in 0..m.streams.len() {
             m.open(i);
@@ -191,15 +218,24 @@ impl Monitor {
                 }
             }),
             Source::File { path, message } => {
-                let extract = match message.as_deref().map(regex::Regex::new).transpose() {
+                // Bytes and ASCII classes, as the rules (and Go's RE2 over UTF-8 text): the
+                // extractor runs on candidate lines only, and a small automaton keeps it cheap.
+                let extract = match message
+                    .as_deref()
+                    .map(|m| regex::bytes::RegexBuilder::new(m).unicode(false).build())
+                    .transpose()
+                {
                     Ok(e) => e,
                     Err(e) => {
                         st.stats.error = Some(format!("message regex: {e}"));
                         return;
                     }
                 };
-                // Following from "now" starts at the end; --since and one-shot from the start.
-                let from_start = !self.opts.follow || self.opts.since_ms.is_some();
+                // Following from "now" starts at the end; --since, an NPD lookback over dated
+                // lines, and one-shot from the start.
+                let looks_back =
+                    st.matcher.looks_back().is_some() && self.opts.time_format != TimeFormat::None;
+                let from_start = !self.opts.follow || self.opts.since_ms.is_some() || looks_back;
                 let (mut follower, err) =
                     Follower::new(fs, path, self.opts.time_format, from_start);
                 if let Some(Position::File { dev, ino, offset }) = resume
@@ -208,11 +244,19 @@ impl Monitor {
                     // Rotated while we were down: the new file from its start.
                     follower.rewind();
                 }
-                st.stats.mode = Some("poll".into());
+                let watched = self
+                    .inotify
+                    .as_ref()
+                    .is_some_and(|ino| follower.watch(fs, ino.as_fd()));
+                st.stats.mode = Some(if watched { "inotify" } else { "poll" }.into());
                 match err {
                     // A follower keeps looking for a file that is not there yet.
                     Some(u) if !(self.opts.follow && u.kind == Kind::NotFound) => Err(u),
-                    _ => Ok(State::File { follower, extract }),
+                    _ => Ok(State::File {
+                        follower,
+                        extract,
+                        watched,
+                    }),
                 }
             }
             Source::Journal(filter) => {
@@ -261,7 +305,7 @@ impl Monitor {
             {
                 self.open(i);
             }
-            let records = self.read(i, now);
+            let hits = self.read(i, now);
             let Some(st) = self.streams.get_mut(i) else {
                 continue;
             };
@@ -283,18 +327,9 @@ impl Monitor {
             } else {
                 st.last_error = None;
             }
-            for r in records {
-                if self
-                    .opts
-                    .since_ms
-                    .is_some_and(|s| r.time_ms.is_some_and(|t| t < s))
-                {
-                    continue;
-                }
-                for hit in st.matcher.feed(&r) {
-                    if self.opts.follow
-                        && let Some(f) = st.matcher.finding_for(&hit, &self.opts.check, &st.label)
-                    {
+            if self.opts.follow {
+                for hit in &hits {
+                    if let Some(f) = st.matcher.finding_for(hit, &self.opts.check, &st.label) {
                         events.push(Event::Finding(Box::new(f)));
                     }
                 }
@@ -304,26 +339,39 @@ impl Monitor {
         events
     }
 
-    /// The records stream `i` has now.
-    fn read(&mut self, i: usize, now: u64) -> Vec<LogRecord> {
+    /// Reads what stream `i` has now and runs its rules over it: the hits.
+    fn read(&mut self, i: usize, now: u64) -> Vec<Hit> {
         let fs = &*self.host.fs;
         let follow = self.opts.follow;
-        // Following without --since: kmsg is read from the start of the ring, skipping what
-        // is older than the start (a restart does not miss what happened just before it).
-        let kmsg_floor = if follow {
-            self.opts.since_ms.or(Some(self.started_ms))
-        } else {
-            None
-        };
-        let boot = self.boot_ms;
         let since = self.opts.since_ms;
+        let boot = self.boot_ms;
+        let started = self.started_ms;
+        let inotify = self.inotify.as_ref();
         let Some(st) = self.streams.get_mut(i) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
+        let Stream {
+            source,
+            state,
+            matcher,
+            stats,
+            ..
+        } = st;
+        // Following without --since: kmsg is read from the start of the ring, skipping what
+        // is older than the start (or than the rules' lookback before it) — a restart does
+        // not miss what happened just before it.
+        let kmsg_floor = if follow {
+            since.or(Some(
+                started.saturating_sub(matcher.looks_back().unwrap_or(0)),
+            ))
+        } else {
+            None
+        };
+        let old = |r: &LogRecord| since.is_some_and(|s| r.time_ms.is_some_and(|t| t < s));
+        let mut hits = Vec::new();
         let mut error = None;
         let mut done = false;
-        match &mut st.state {
+        match state {
             State::Kmsg {
                 reader,
                 next_seq,
@@ -342,11 +390,16 @@ impl Monitor {
                         if rec.record.time_ms.is_some() {
                             *last_time_ms = rec.record.time_ms;
                         }
-                        if kmsg_floor.is_none_or(|f| rec.record.time_ms.is_none_or(|t| t >= f)) {
-                            out.push(rec.record);
+                        if kmsg_floor.is_none_or(|f| rec.record.time_ms.is_none_or(|t| t >= f))
+                            && !old(&rec.record)
+                        {
+                            let got = matcher.feed(&rec.record);
+                            if follow {
+                                hits.extend(got);
+                            }
                         }
                     }) {
-                        Ok(lost) => st.stats.lost = st.stats.lost.saturating_add(lost),
+                        Ok(lost) => stats.lost = stats.lost.saturating_add(lost),
                         Err(e) => {
                             error = Some(e);
                             done = true;
@@ -355,38 +408,87 @@ impl Monitor {
                 }
                 done |= !follow;
             }
-            State::File { follower, extract } => {
-                let mut push = |r: LogRecord| {
-                    let r = match extract {
-                        None => Some(r),
-                        Some(re) => re.captures(&r.text).and_then(|m| {
-                            let text = m.get(1).or(m.get(0))?.as_str().to_string();
-                            Some(LogRecord { text, ..r })
-                        }),
-                    };
-                    out.extend(r);
+            State::File {
+                follower,
+                extract,
+                watched,
+            } => {
+                let format = follower.format();
+                // A candidate line as a record: its time, NPD's message extracted (a line the
+                // extractor does not match is no message), too old for --since: none.
+                let mut decode = |line: &[u8]| -> Option<LogRecord> {
+                    let mut r = file::decode(line, false, format, now);
+                    if let Some(re) = extract.as_ref() {
+                        let m = re.captures(r.text.as_bytes())?;
+                        let text = m.get(1).or(m.get(0))?.as_bytes();
+                        r.text = String::from_utf8_lossy(text).into_owned();
+                    }
+                    (!old(&r)).then_some(r)
                 };
-                if let Err(u) = follower.poll(fs, now, &mut push) {
-                    error = Some(u.to_string());
-                    done = true;
-                }
-                if !follow {
-                    follower.flush(now, &mut push);
+                // One-shot, the findings are read at the end: the hits are not kept (a large
+                // file's would make memory grow with it).
+                let mut on_piece = |p: Piece| {
+                    let got = match p {
+                        Piece::Lines(b) => matcher.feed_lines(b, &mut decode),
+                        Piece::Counted(b, n) => matcher.feed_counted(b, Some(n), &mut decode),
+                        Piece::Cut(b) => match decode(b) {
+                            Some(mut r) => {
+                                r.cut = true;
+                                matcher.feed(&r)
+                            }
+                            None => {
+                                matcher.lines = matcher.lines.saturating_add(1);
+                                Vec::new()
+                            }
+                        },
+                    };
+                    if follow {
+                        hits.extend(got);
+                    }
+                };
+                if follow {
+                    if let Err(u) = follower.poll_pieces(fs, &mut on_piece) {
+                        error = Some(u.to_string());
+                        done = true;
+                    }
+                    if let Some(ino) = inotify {
+                        *watched = follower.watch(fs, ino.as_fd());
+                        stats.mode = Some(if *watched { "inotify" } else { "poll" }.into());
+                    }
+                } else {
+                    // One-shot: the whole file, read ahead on a thread while it is searched.
+                    if let Err(u) = follower.read_whole(&mut on_piece) {
+                        error = Some(u.to_string());
+                    }
                     done = true;
                 }
             }
             State::Journal { follower } => match follower {
                 Some(f) => {
-                    if let Err(u) = f.poll(|r| out.push(r)) {
+                    if let Err(u) = f.poll(|r| {
+                        if !old(&r) {
+                            let got = matcher.feed(&r);
+                            if follow {
+                                hits.extend(got);
+                            }
+                        }
+                    }) {
                         error = Some(u.to_string());
                         done = true;
                     }
                 }
                 None => {
-                    let Source::Journal(filter) = &st.source else {
-                        return out;
+                    let Source::Journal(filter) = &*source else {
+                        return hits;
                     };
-                    if let Err(u) = journal::read(fs, filter, since, |r| out.push(r)) {
+                    if let Err(u) = journal::read(fs, filter, since, |r| {
+                        if !old(&r) {
+                            let got = matcher.feed(&r);
+                            if follow {
+                                hits.extend(got);
+                            }
+                        }
+                    }) {
                         error = Some(u.to_string());
                     }
                     done = true;
@@ -395,53 +497,79 @@ impl Monitor {
             State::Done => {}
         }
         if let Some(e) = error {
-            st.stats.error = Some(e);
+            stats.error = Some(e);
         }
         if done {
-            st.state = State::Done;
+            *state = State::Done;
         }
-        out
+        hits
     }
 
-    /// Waits up to `timeout` for the next poll: until a kmsg source has a record, else a
-    /// short sleep (files are polled; see the issue on inotify).
+    /// Waits up to `timeout` for the next poll: until a kmsg source has a record or inotify
+    /// reports a followed file written, rotated or created. Sources with nothing to wait on
+    /// (the journal, delivered by its own thread; a file inotify cannot watch; a source
+    /// waiting to be retried) shorten the wait to [`TICK`].
     pub fn wait(&self, timeout: Duration) {
-        let fds: Vec<rustix::event::PollFd> = self
-            .streams
-            .iter()
-            .filter_map(|s| match &s.state {
+        let mut fds: Vec<rustix::event::PollFd> = Vec::new();
+        let mut tick = false;
+        for s in &self.streams {
+            match &s.state {
                 State::Kmsg {
                     reader: Some(r), ..
-                } => r.pollable(),
-                _ => None,
-            })
-            .map(|fd| rustix::event::PollFd::from_borrowed_fd(fd, rustix::event::PollFlags::IN))
-            .collect();
-        let only_kmsg = fds.len() == self.streams.len();
-        let t = if only_kmsg {
-            timeout
-        } else {
-            timeout.min(Duration::from_millis(100))
-        };
+                } => match r.pollable() {
+                    Some(fd) => fds.push(rustix::event::PollFd::from_borrowed_fd(
+                        fd,
+                        rustix::event::PollFlags::IN,
+                    )),
+                    None => tick = true,
+                },
+                State::File { watched, .. } => tick |= !*watched,
+                State::Journal { .. } => tick = true,
+                State::Kmsg { reader: None, .. } => {}
+                State::Done => tick |= self.opts.follow && s.stats.error.is_some(),
+            }
+        }
+        if let Some(ino) = &self.inotify {
+            fds.push(rustix::event::PollFd::new(
+                ino,
+                rustix::event::PollFlags::IN,
+            ));
+        }
+        let t = if tick { timeout.min(TICK) } else { timeout };
         if fds.is_empty() {
             std::thread::sleep(t);
             return;
         }
-        let mut fds = fds;
         let ts = rustix::time::Timespec {
             tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
             tv_nsec: i64::from(t.subsec_nanos()),
         };
         let _ = rustix::event::poll(&mut fds, Some(&ts));
+        // The events themselves are not needed (the next poll reads every source): empty the
+        // queue so the next wait blocks again.
+        if let Some(ino) = &self.inotify {
+            let mut buf = [0u8; 4096];
+            while rustix::io::read(ino, &mut buf).is_ok_and(|n| n > 0) {}
+        }
     }
 
     /// The findings so far, most severe first.
+    ///
+    /// One problem seen through several sources (the kernel's lines in kmsg and in
+    /// /var/log/kern.log; two NPD configs of one source name over both) is one finding: the
+    /// source with the most lines, the others named in its evidence.
     pub fn findings(&self) -> Vec<Finding> {
-        let mut out: Vec<Finding> = self
+        let mut out: Vec<Finding> = Vec::new();
+        for f in self
             .streams
             .iter()
             .flat_map(|s| s.matcher.findings(&self.opts.check, &s.label))
-            .collect();
+        {
+            match out.iter_mut().find(|o| o.key == f.key) {
+                Some(have) => merge_sources(have, f),
+                None => out.push(f),
+            }
+        }
         out.sort_by_key(|f| std::cmp::Reverse(f.severity));
         out
     }
@@ -479,4 +607,21 @@ impl Monitor {
         }
         out
     }
+}
+
+/// Folds `other`, the same problem read from another source, into `into`.
+fn merge_sources(into: &mut Finding, mut other: Finding) {
+    let count = |f: &Finding| f.log.as_ref().map_or(0, |l| l.count);
+    if count(&other) > count(into) {
+        std::mem::swap(into, &mut other);
+    }
+    let (Some(a), Some(b)) = (into.log.as_mut(), other.log.as_ref()) else {
+        return;
+    };
+    a.first_ms = a.first_ms.min(b.first_ms).or(a.first_ms.or(b.first_ms));
+    a.last_ms = a.last_ms.max(b.last_ms);
+    into.evidence.push(Evidence::new(
+        b.source.clone(),
+        format!("the same problem: {} matching lines there", b.count),
+    ));
 }

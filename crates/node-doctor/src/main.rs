@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Checks { format } => cli::explain::list(*format),
         Command::Agent(args) => cli::agent::run(args),
         Command::Explain { id } => cli::explain::explain(id),
+        Command::Sysctl(args) => cli::sysctl::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

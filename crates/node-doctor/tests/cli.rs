@@ -29,6 +29,9 @@ fn checks_lists_every_id_with_a_line() {
         "runc-init-hang",
         "kernel-log",
         "disk-pressure",
+        "coredump-to-host",
+        "coredump-storm",
+        "sysctl-drift",
     ] {
         assert!(
             text.lines()

@@ -6,7 +6,7 @@ use common::*;
 use node_doctor_core::checks::Report;
 use node_doctor_core::config::Config;
 use node_doctor_core::finding::{Finding, Severity, SubjectKind};
-use node_doctor_core::model::{ProcState, Recording, Snapshot};
+use node_doctor_core::model::{Hierarchy, Kind, ProcState, Recording, Snapshot};
 
 /// The process-health checks; the scenarios below also run every check (the trees carry
 /// their own statvfs answers and kernel ring).
@@ -276,7 +276,7 @@ fn kernel_5_4_files_parse() {
     assert_eq!(s.host.kernel_release.as_deref(), Some("5.4.0-1045-aws"));
     let scan = s.process_scan.as_ref().unwrap();
     assert!(scan.problems.is_empty(), "{:#?}", scan.problems);
-    assert_eq!(s.process_list().len(), 68);
+    assert_eq!(s.process_list().len(), 70);
     // No PSI on 5.4 by default: said so, not a parse error.
     assert!(s.pressure.memory.is_none());
     assert!(
@@ -405,7 +405,9 @@ fn kernel_5_4_killed_nfs_reader_is_a_stuck_container_stop() {
 #[test]
 fn a_runtime_daemon_growing_while_a_container_is_stuck_is_named() {
     let mut samples = two_samples("kernel-5.4");
-    // dockerd gains 64 fds and 6 threads between the samples (incident 4's leak).
+    // dockerd gains 64 fds and 6 threads between samples three minutes apart (incident 4's
+    // leak; growth is a claim over fd-leak.growth_window, two minutes by default).
+    samples[1].collected_at_ms = samples[0].collected_at_ms + 180_000;
     let d = samples[1]
         .processes
         .as_mut()
@@ -861,4 +863,458 @@ fn kubelet_defaults_follow_the_installed_version() {
             .map(|f| f.measure("kube_api_qps").unwrap().value);
         assert_eq!(got, qps, "{version}");
     }
+}
+
+const JAVA_POD: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";
+const JAVA_CTR: &str = "4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0f9";
+
+#[test]
+fn kernel_5_4_memory_cgroups_parse_in_5_4_formats() {
+    let s = snapshot_of(fixture("kernel-5.4"));
+    let cg = s.cgroups.as_ref().unwrap();
+    assert_eq!(cg.memory_hierarchy(), Some(Hierarchy::V1));
+    assert_eq!(cg.v1_directories.get("memory"), Some(&12));
+    let pod = cg
+        .memory_cgroup(&format!("/kubepods/burstable/pod{JAVA_POD}"))
+        .unwrap();
+    assert_eq!(
+        (pod.limit_bytes, pod.failcnt),
+        (Some(512 << 20), Some(88412))
+    );
+    // v1 memory.stat has no refault counter before 5.12; major faults are there.
+    assert_eq!(pod.stat.workingset_refault, None);
+    assert_eq!(pod.stat.pgmajfault, Some(5122));
+    let ctr = cg
+        .memory_cgroup(&format!("/kubepods/burstable/pod{JAVA_POD}/{JAVA_CTR}"))
+        .unwrap();
+    assert_eq!(ctr.oom_control.map(|o| o.oom_kill), Some(1));
+    assert_eq!(
+        pod.oom_control.map(|o| o.oom_kill),
+        Some(0),
+        "not hierarchical"
+    );
+    // Unlimited is no limit, not 8 EiB.
+    assert_eq!(cg.memory_cgroup("/").unwrap().limit_bytes, None);
+    // 5.4's /proc/vmstat: one refault counter.
+    assert!(s.vmstat.contains_key("workingset_refault"));
+    assert!(!s.vmstat.contains_key("workingset_refault_file"));
+    assert!(cg.memory_stat_latency.is_some());
+}
+
+#[test]
+fn kernel_5_4_pod_limit_oom_kill_and_dying_memcgs_before_5_9() {
+    let r = run_checks(
+        &two_samples("kernel-5.4"),
+        &["oom-kills", "dying-memcgs", "memory-thrashing"],
+    );
+    let o = only(&r, "oom-kills");
+    assert_eq!(o.len(), 1, "{o:#?}");
+    assert_eq!(o[0].key, format!("oom-kills/pod:{JAVA_POD}"));
+    assert_eq!(o[0].severity, Severity::Warning);
+    assert_eq!(o[0].subjects[0].pid, Some(5188));
+    assert_eq!(o[0].subjects[0].container_id.as_deref(), Some(JAVA_CTR));
+    assert_eq!(o[0].subjects[0].pod.as_deref(), Some(JAVA_POD));
+    assert_eq!(o[0].subjects[1].kind, SubjectKind::Pod);
+    assert_eq!(o[0].measure("victim_pid").map(|m| m.value), Some(5188.0));
+    let used = o[0].measure("usage_bytes").unwrap();
+    assert_eq!(used.limit, Some((512u64 << 20) as f64));
+    assert!(
+        o[0].evidence
+            .iter()
+            .any(|e| e.source.ends_with("memory.oom_control")
+                && e.observed.starts_with("oom_kill 1")),
+        "{:#?}",
+        o[0].evidence
+    );
+
+    let d = only(&r, "dying-memcgs");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].measure("dying_memcgs").map(|m| m.value), Some(3250.0));
+    assert_eq!(d[0].measure("dying_growth").map(|m| m.value), Some(0.0));
+    assert!(d[0].cause.contains("5.9"), "{}", d[0].cause);
+    assert!(d[0].remedy.contains("5.9+"), "{}", d[0].remedy);
+
+    // Nothing moved between two reads of the same tree; no PSI on 5.4, said so.
+    assert!(only(&r, "memory-thrashing").is_empty());
+    assert!(
+        r.unknown
+            .iter()
+            .any(|u| u.check == "memory-thrashing" && u.reason.contains("PSI")),
+        "{:#?}",
+        r.unknown
+    );
+}
+
+#[test]
+fn kernel_5_4_a_v1_cgroup_thrashing_at_its_limit_shows_in_major_faults() {
+    let mut samples = two_samples("kernel-5.4");
+    let path = format!("/kubepods/burstable/pod{JAVA_POD}");
+    let m = samples[1]
+        .cgroups
+        .as_mut()
+        .unwrap()
+        .memory
+        .as_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m.path == path)
+        .unwrap();
+    m.failcnt = Some(88412 + 4000);
+    m.stat.pgmajfault = Some(5122 + 6000);
+    let r = run_checks(&samples, &["memory-thrashing"]);
+    let t = only(&r, "memory-thrashing");
+    assert_eq!(t.len(), 1, "{t:#?}");
+    assert_eq!(t[0].key, format!("memory-thrashing/cgroup:v1:{path}"));
+    assert_eq!(t[0].severity, Severity::Critical, "6000/s ≥ 5000/s");
+    assert_eq!(t[0].subjects[0].pod.as_deref(), Some(JAVA_POD));
+    assert_eq!(
+        t[0].measure("refaults_per_sec").map(|m| m.value),
+        Some(6000.0)
+    );
+    assert_eq!(t[0].measure("limit_hits").map(|m| m.value), Some(4000.0));
+    assert!(t[0].summary.contains("major faults"), "{}", t[0].summary);
+}
+
+const V2M_THRASH_UID: &str = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+const V2M_THRASH_CTR: &str = "beef00112233445566778899aabbccddeeff00112233445566778899aabbccdd";
+const V2M_OOM_UID: &str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
+const V2M_OOM_CTR: &str = "f00d112233445566778899aabbccddeeff00112233445566778899aabbccddee";
+const V2M_BURST: &str = "/kubepods.slice/kubepods-burstable.slice";
+
+fn v2m_path(uid: &str, ctr: Option<&str>) -> String {
+    let pod = format!(
+        "{V2M_BURST}/kubepods-burstable-pod{}.slice",
+        uid.replace('-', "_")
+    );
+    match ctr {
+        Some(id) => format!("{pod}/cri-containerd-{id}.scope"),
+        None => pod,
+    }
+}
+
+#[test]
+fn cgroup_v2_memory_files_parse() {
+    let s = snapshot_of(fixture("cgroup-v2-memory"));
+    let cg = s.cgroups.as_ref().unwrap();
+    assert_eq!(cg.memory_hierarchy(), Some(Hierarchy::V2));
+    assert_eq!(
+        (cg.v2_dying_descendants, cg.v2_dying_memory),
+        (Some(2450), Some(2431))
+    );
+    let t = cg
+        .memory_cgroup(&v2m_path(V2M_THRASH_UID, Some(V2M_THRASH_CTR)))
+        .unwrap();
+    assert_eq!(
+        (t.high_bytes, t.limit_bytes, t.usage_bytes),
+        (Some(512 << 20), Some(768 << 20), Some(508 << 20))
+    );
+    assert_eq!(t.events.map(|e| e.high), Some(52311));
+    let p = t.pressure.as_ref().unwrap();
+    assert_eq!((p.some.avg10, p.full.map(|f| f.avg10)), (35.2, Some(12.05)));
+    assert_eq!(t.stat.workingset_refault, Some(8_812_311));
+    assert_eq!(t.stat.pgscan, Some(9_931_023));
+    let pod = cg.memory_cgroup(&v2m_path(V2M_OOM_UID, None)).unwrap();
+    assert_eq!(pod.events_local.map(|e| (e.oom, e.oom_kill)), Some((2, 0)));
+    assert_eq!(pod.events.map(|e| e.oom_kill), Some(2), "hierarchical");
+    assert_eq!(
+        cg.memory_cgroup(V2M_BURST).unwrap().dying_descendants,
+        Some(2400)
+    );
+    assert!(cg.pod_uids.iter().any(|u| u == V2M_OOM_UID));
+    assert!(cg.container_ids.iter().any(|c| c == V2M_THRASH_CTR));
+    assert!(!cg.ids_truncated);
+}
+
+#[test]
+fn cgroup_v2_memory_a_container_thrashing_at_memory_high_not_the_node() {
+    let s = snapshot_of(fixture("cgroup-v2-memory"));
+    let r = run_checks(std::slice::from_ref(&s), &["memory-thrashing"]);
+    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+    let t = only(&r, "memory-thrashing");
+    assert_eq!(t.len(), 1, "{t:#?}");
+    let path = v2m_path(V2M_THRASH_UID, Some(V2M_THRASH_CTR));
+    assert_eq!(t[0].key, format!("memory-thrashing/cgroup:v2:{path}"));
+    assert_eq!(t[0].severity, Severity::Warning);
+    assert_eq!(t[0].subjects[0].kind, SubjectKind::Container);
+    assert_eq!(
+        t[0].subjects[0].container_id.as_deref(),
+        Some(V2M_THRASH_CTR)
+    );
+    assert_eq!(t[0].subjects[0].pod.as_deref(), Some(V2M_THRASH_UID));
+    assert_eq!(t[0].subjects[1].pid, Some(7101));
+    let some = t[0].measure("psi_some_avg10").unwrap();
+    assert!((some.value - 0.352).abs() < 1e-6, "{some:?}");
+    let usage = t[0].measure("usage_bytes").unwrap();
+    assert_eq!(
+        usage.limit,
+        Some((512u64 << 20) as f64),
+        "memory.high, not max"
+    );
+    assert!(
+        t[0].summary.contains("not short of memory"),
+        "{}",
+        t[0].summary
+    );
+}
+
+#[test]
+fn cgroup_v2_memory_pod_limit_oom_kills_and_dying_memcgs() {
+    let r = run_checks(
+        &two_samples("cgroup-v2-memory"),
+        &["oom-kills", "dying-memcgs"],
+    );
+    let o = only(&r, "oom-kills");
+    assert_eq!(o.len(), 1, "{o:#?}");
+    assert_eq!(o[0].key, format!("oom-kills/pod:{V2M_OOM_UID}"));
+    assert_eq!(o[0].measure("kills").map(|m| m.value), Some(2.0));
+    assert_eq!(o[0].measure("victim_pid").map(|m| m.value), Some(7195.0));
+    assert_eq!(
+        o[0].measure("victim_anon_rss_bytes").map(|m| m.value),
+        Some(243_712.0 * 1024.0)
+    );
+    assert_eq!(o[0].subjects[0].container_id.as_deref(), Some(V2M_OOM_CTR));
+    assert_eq!(
+        o[0].subjects[1].path.as_deref(),
+        Some(v2m_path(V2M_OOM_UID, None).as_str())
+    );
+    assert!(
+        o[0].evidence
+            .iter()
+            .any(|e| e.source.ends_with("memory.events.local")
+                && e.observed.starts_with("oom_kill 2")),
+        "{:#?}",
+        o[0].evidence
+    );
+
+    let d = only(&r, "dying-memcgs");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].severity, Severity::Warning);
+    assert_eq!(d[0].measure("dying_memcgs").map(|m| m.value), Some(2431.0));
+    // The deepest parent holding nearly all of them: the QoS slice the CronJob runs in.
+    assert_eq!(d[0].subjects[1].path.as_deref(), Some(V2M_BURST));
+    assert!(
+        d[0].evidence
+            .iter()
+            .any(|e| e.source == "/sys/fs/cgroup/cgroup.stat")
+    );
+}
+
+const ORPHAN_UID: &str = "8c1f0b5e-3d2a-4f6b-9e7d-1a2b3c4d5e6f";
+const LIVE_UID: &str = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
+const GONE_CTR: &str = "77aa88bb99cc00dd11ee22ff33aa44bb55cc66dd77ee88ff99aa00bb11cc22dd";
+
+#[test]
+fn mount_leak_orphaned_pod_gone_container_and_systemd_units() {
+    let s = snapshot_of(fixture("mount-leak"));
+    let d = s.systemd.as_ref().unwrap();
+    assert!(d.is_pid1());
+    assert_eq!(d.transient_run_scopes, 300);
+    assert_eq!(
+        s.kubelet_pods.as_ref().unwrap()[0].uids.as_deref(),
+        Some(&[LIVE_UID.to_string()][..])
+    );
+    let r = run_checks(std::slice::from_ref(&s), &["mount-leak"]);
+    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+    let f = only(&r, "mount-leak");
+    let by_key = |k: &str| f.iter().find(|x| x.key == k).copied();
+    let pod = by_key(&format!("mount-leak/pod:{ORPHAN_UID}")).expect("the orphan");
+    assert_eq!(pod.measure("mounts").map(|m| m.value), Some(1200.0));
+    assert_eq!(pod.measure("subpath_mounts").map(|m| m.value), Some(1200.0));
+    assert_eq!(pod.measure("pod_dir_exists").map(|m| m.value), Some(0.0));
+    assert_eq!(pod.subjects[0].pod.as_deref(), Some(ORPHAN_UID));
+    assert!(
+        by_key(&format!("mount-leak/pod:{LIVE_UID}")).is_none(),
+        "the live pod's volumes"
+    );
+    let ctr = by_key(&format!("mount-leak/container:{GONE_CTR}")).expect("the gone container");
+    assert_eq!(ctr.subjects[0].container_id.as_deref(), Some(GONE_CTR));
+    let table = by_key("mount-leak/node").expect("the table");
+    assert_eq!(table.severity, Severity::Warning);
+    assert_eq!(table.measure("mounts").map(|m| m.value), Some(1223.0));
+    assert_eq!(table.measure("mount_units").map(|m| m.value), Some(1221.0));
+    assert!(table.cause.contains("systemd"), "{}", table.cause);
+    let units = by_key("mount-leak/node:systemd-transient").expect("transient units");
+    assert_eq!(
+        units.measure("transient_run_scopes").map(|m| m.value),
+        Some(300.0)
+    );
+    assert_eq!(f.len(), 4, "{f:#?}");
+}
+
+#[test]
+fn a_mount_table_over_the_read_cap_is_the_symptom_not_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("healthy"), dir.path());
+    let mi = dir.path().join("proc/1/mountinfo");
+    let mut text = std::fs::read_to_string(&mi).unwrap();
+    let mut i = 0u32;
+    while text.len() <= 17 << 20 {
+        text.push_str(&format!(
+            "{} 27 0:60 / /var/lib/kubelet/pods/leak/{i} rw,relatime shared:1 - tmpfs tmpfs rw,size=1024k\n",
+            1000 + i
+        ));
+        i += 1;
+    }
+    std::fs::write(&mi, text).unwrap();
+    let s = snapshot_of(dir.path());
+    assert!(
+        s.unavailable
+            .iter()
+            .any(|u| u.path == "proc/1/mountinfo" && u.kind == Kind::Truncated),
+        "{:#?}",
+        s.unavailable
+    );
+    assert!(
+        !s.unavailable.iter().any(|u| u.kind == Kind::Malformed),
+        "{:#?}",
+        s.unavailable
+    );
+    let read = s.mounts.as_ref().unwrap().len() as f64;
+    let r = run_checks(std::slice::from_ref(&s), &["mount-leak"]);
+    let f = only(&r, "mount-leak");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0].severity, f[0].key.as_str()),
+        (Severity::Critical, "mount-leak/node")
+    );
+    assert_eq!(f[0].measure("mounts").map(|m| m.value), Some(read));
+    assert!(f[0].summary.contains("read cap"), "{}", f[0].summary);
+}
+
+const I3_PYTHON_CTR: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const I3_PYTHON_POD: &str = "3c9e1f2a-5b7d-4e8f-9a0b-1c2d3e4f5a6b";
+const I3_ES_CTR: &str = "e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4";
+
+#[test]
+fn incident_3_snapshot_reads_the_coredump_machinery() {
+    let s = snapshot_of(fixture("incident-3-coredumps"));
+    let cd = s.coredump.as_ref().expect("coredump collected");
+    assert_eq!(cd.conf_files.len(), 1);
+    assert_eq!(cd.conf_files[0].path, "/etc/systemd/coredump.conf");
+    assert!(
+        cd.conf_files[0].settings.is_empty(),
+        "Debian ships every line commented"
+    );
+    assert_eq!(cd.handler.as_ref().map(|h| h.exists), Some(true));
+    let store = cd
+        .stores
+        .iter()
+        .find(|s| s.path == "/var/lib/systemd/coredump")
+        .unwrap();
+    assert_eq!((store.files, store.bytes), (3, 3 * (412 << 20)));
+    let d = s.deleted_open.as_ref().unwrap();
+    assert_eq!(d.filesystems, vec!["/".to_string()]);
+    assert_eq!(d.holders.len(), 1);
+    assert_eq!((d.holders[0].pid, d.holders[0].fd), (7201, 5));
+    assert_eq!(d.holders[0].path, "/var/lib/systemd/coredump/#1573421");
+    let py = s.process(7001).unwrap();
+    assert_eq!(py.core_dumping, Some(true));
+    assert_eq!(py.mem_anon_bytes, Some(3670016 * 1024));
+    assert_eq!(py.rlimit_core.map(|r| r.soft), Some(None), "unlimited");
+    assert_eq!(py.proc_sys.as_ref().map(|m| m.writable), Some(false));
+    let java = s.process(7301).unwrap();
+    let ps = java.proc_sys.as_ref().unwrap();
+    assert!(ps.writable);
+    assert_eq!(ps.writable_at.as_deref(), Some("/proc/sys"));
+    assert_eq!(
+        s.sysctls.get("vm.max_map_count").map(String::as_str),
+        Some("262144")
+    );
+    let conf = s.sysctl_conf.as_ref().unwrap();
+    assert!(
+        conf.files
+            .iter()
+            .any(|f| f.path == "/usr/lib/sysctl.d/50-coredump.conf")
+    );
+}
+
+#[test]
+fn incident_3_every_check_names_its_part() {
+    let s = snapshot_of(fixture("incident-3-coredumps"));
+    // Incident 3's checks (the tree mounts no memory controller for the memory checks).
+    let r = run_checks(
+        std::slice::from_ref(&s),
+        &[
+            "disk-pressure",
+            "coredump-to-host",
+            "coredump-storm",
+            "sysctl-drift",
+        ],
+    );
+    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+
+    // disk-pressure: / at 96 %, the 3.5 GiB temporary systemd-coredump holds open named.
+    let d = only(&r, "disk-pressure");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].severity, Severity::Critical);
+    assert_eq!(
+        d[0].measure("deleted_open_bytes").map(|m| m.value),
+        Some(3758096384.0)
+    );
+    assert_eq!(d[0].subjects[1].pid, Some(7201));
+    assert_eq!(d[0].subjects[1].comm.as_deref(), Some("systemd-coredum"));
+
+    // coredump-to-host: the python container can dump 3.5 GiB onto / with 2 GiB free.
+    let c = only(&r, "coredump-to-host");
+    assert_eq!(c.len(), 2, "{c:#?}");
+    assert_eq!(c[0].severity, Severity::Critical);
+    assert_eq!(
+        c[0].key,
+        format!("coredump-to-host/container:{I3_PYTHON_CTR}")
+    );
+    assert_eq!(
+        c[0].subjects[0].container_id.as_deref(),
+        Some(I3_PYTHON_CTR)
+    );
+    assert_eq!(c[0].subjects[0].pod.as_deref(), Some(I3_PYTHON_POD));
+    let dump = c[0].measure("dump_bytes").unwrap();
+    assert_eq!(
+        (dump.value, dump.limit),
+        ((3670016u64 * 1024) as f64, Some((2u64 << 30) as f64))
+    );
+    assert_eq!(
+        c[0].measure("max_core_bytes").map(|m| m.value),
+        Some((32u64 << 30) as f64)
+    );
+    // The java container's RLIMIT_CORE 0 does not stop a pipe without %c: 1 GiB of 2.
+    assert_eq!(c[1].severity, Severity::Warning);
+    assert_eq!(c[1].subjects[0].container_id.as_deref(), Some(I3_ES_CTR));
+    assert_eq!(c[1].measure("rlimit_core").map(|m| m.value), Some(0.0));
+
+    // coredump-storm: python's loop, named with its container.
+    let st = only(&r, "coredump-storm");
+    assert_eq!(st.len(), 1, "{st:#?}");
+    assert_eq!(st[0].key, "coredump-storm/command:python");
+    assert_eq!(st[0].severity, Severity::Warning);
+    assert_eq!(st[0].measure("crashes").map(|m| m.value), Some(7.0));
+    assert_eq!(st[0].measure("skipped_dumps").map(|m| m.value), Some(3.0));
+    assert_eq!(st[0].measure("stored_dumps").map(|m| m.value), Some(3.0));
+    assert_eq!(st[0].measure("dumping_now").map(|m| m.value), Some(1.0));
+    let h = st[0].measure("handlers_running").unwrap();
+    assert_eq!((h.value, h.limit), (2.0, Some(16.0)));
+    assert_eq!(st[0].subjects[0].pid, Some(7001));
+    assert_eq!(
+        st[0].subjects[1].container_id.as_deref(),
+        Some(I3_PYTHON_CTR)
+    );
+
+    // sysctl-drift: vm.max_map_count, the privileged java container as the suspect.
+    let sd = only(&r, "sysctl-drift");
+    assert_eq!(sd.len(), 1, "{sd:#?}");
+    assert_eq!(sd[0].key, "sysctl-drift/sysctl:vm.max_map_count");
+    let v = sd[0].measure("value").unwrap();
+    assert_eq!((v.value, v.limit), (262144.0, Some(65530.0)));
+    assert_eq!(sd[0].subjects[1].container_id.as_deref(), Some(I3_ES_CTR));
+}
+
+#[test]
+fn kernel_5_4_line_over_core_pipe_limit_is_a_storm_of_python() {
+    let s = snapshot_of(fixture("kernel-5.4"));
+    let r = run_checks(std::slice::from_ref(&s), &["coredump-storm"]);
+    let st = only(&r, "coredump-storm");
+    assert_eq!(st.len(), 1, "{st:#?}");
+    assert_eq!(st[0].subjects[0].comm.as_deref(), Some("python"));
+    assert_eq!(st[0].subjects[0].pid, Some(4242));
+    assert_eq!(st[0].measure("skipped_dumps").map(|m| m.value), Some(1.0));
+    assert_eq!(st[0].severity, Severity::Warning);
 }

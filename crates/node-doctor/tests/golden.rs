@@ -18,6 +18,9 @@ const SCENARIOS: &[&str] = &[
     "kernel-5.4",
     "cgroup-v2-pids",
     "incident-1-runc-init",
+    "cgroup-v2-memory",
+    "mount-leak",
+    "incident-3-coredumps",
 ];
 
 fn normalized(scenario: &str) -> Value {

@@ -402,3 +402,61 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
     assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
     assert_eq!(agent.terminate(), Some(0));
 }
+
+#[test]
+fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
+    let promtool = tool("ND_PROMTOOL")
+        .expect("ND_PROMTOOL: scripts/deps.sh extracts promtool (Debian prometheus)");
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    for args in [
+        &["check", "rules", "alerts.rules.yaml"][..],
+        &["test", "rules", "alerts.test.yaml"][..],
+    ] {
+        let out = std::process::Command::new(&promtool)
+            .args(args)
+            .current_dir(&deploy)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn remove_conditions_takes_off_only_node_doctors_conditions() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApiServer::start("n1");
+    let port = free_port();
+    let mut agent = start_agent(&api, dir.path(), port);
+    wait_for(Duration::from_secs(60), "conditions published", || {
+        ["PIDExhaustion", "ZombieProcesses", "FileDescriptorLeak"]
+            .iter()
+            .all(|t| api.condition(t).is_some())
+    });
+    assert_eq!(agent.terminate(), Some(0));
+    let kubeconfig = api.kubeconfig(dir.path());
+    node_doctor()
+        .args([
+            "agent",
+            "--remove-conditions",
+            "--node-name",
+            "n1",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .assert()
+        .success();
+    for t in ["PIDExhaustion", "ZombieProcesses", "FileDescriptorLeak"] {
+        assert!(api.condition(t).is_none(), "{t} removed");
+    }
+    // kubelet's stay, and the removal went through server-side apply as node-doctor.
+    assert_eq!(api.condition("Ready").unwrap()["reason"], "KubeletReady");
+    assert!(api.requests().iter().any(|r| r.method == "PATCH"
+        && r.query.contains("fieldManager=node-doctor")
+        && !r.query.contains("force")));
+}

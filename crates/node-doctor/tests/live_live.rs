@@ -7,7 +7,6 @@ mod common;
 use common::faults::*;
 use common::*;
 use node_doctor_core::finding::Severity;
-use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
@@ -64,47 +63,9 @@ fn process_in_a_container_cgroup_shows_its_container_and_pod() {
     assert!(p.open_fds.is_some() && p.rlimit_nofile.is_some() && p.rlimit_core.is_some());
 }
 
-/// A host root whose `proc` is the host's procfs (bind-mounted, as `/host` is in a
-/// DaemonSet) with a tmpfs at `<root>/var/lib/kubelet`; both unmounted on drop.
-struct TmpfsGuard {
-    mount: PathBuf,
-    proc_: PathBuf,
-    _root: tempfile::TempDir,
-}
-
-impl Drop for TmpfsGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
-        let _ = Command::new("umount").arg(&self.proc_).status();
-    }
-}
-
-fn kubelet_tmpfs(options: &str) -> TmpfsGuard {
-    let root = tempfile::tempdir().unwrap();
-    // The host's proc, so the mount table (and processes) are read as on a node. A bind
-    // mount, not a symlink: symlinks under a root resolve inside it.
-    let proc_ = root.path().join("proc");
-    std::fs::create_dir(&proc_).unwrap();
-    let bound = Command::new("mount")
-        .args(["--bind", "/proc"])
-        .arg(&proc_)
-        .status()
-        .unwrap();
-    assert!(bound.success(), "bind-mount /proc");
-    let mount = root.path().join("var/lib/kubelet");
-    std::fs::create_dir_all(&mount).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-        .arg(&mount)
-        .status()
-        .unwrap();
-    let guard = TmpfsGuard {
-        mount,
-        proc_,
-        _root: root,
-    };
-    assert!(ok.success(), "mount tmpfs");
-    guard
+/// A host root with the host's proc and a tmpfs at `<root>/var/lib/kubelet`.
+fn kubelet_tmpfs(options: &str) -> TmpfsRoot {
+    tmpfs_root("var/lib/kubelet", options)
 }
 
 #[test]

@@ -215,7 +215,20 @@ fn a_process_whose_fds_keep_growing_is_reported_as_growing() {
     assert_root();
     let grower = fd_holder(8192, 16, true);
     let steady = fd_holder(8192, 300, false);
+    // Half a second is no trend: by default growth needs two minutes of samples.
     let (_, doc) = only("fd-leak", "500ms");
+    assert!(
+        findings_naming(&doc, "fd-leak", grower.pid()).is_empty(),
+        "{doc:#}"
+    );
+    let (_, doc) = check_json(&[
+        "--only",
+        "fd-leak",
+        "--window",
+        "500ms",
+        "--set",
+        "fd-leak.growth_window=400ms",
+    ]);
     let f = findings_naming(&doc, "fd-leak", grower.pid());
     assert_eq!(f.len(), 1, "{doc:#}");
     let summary = f[0]["summary"].as_str().unwrap();

@@ -262,7 +262,7 @@ fn npd_filelog_message_extraction_and_rules_bound_to_their_source() {
         dir.path().join("docker.log"),
         "time=\"2026-11-22T19:20:17Z\" level=error msg=\"OCI runtime start failed: container process is already dead: unknown\"\n\
          time=\"2026-11-22T19:20:18Z\" level=info msg=\"all fine\"\n\
-         this line is not docker's and is skipped\n",
+         not docker's, skipped though the rule would match: OCI runtime start failed: container process is already dead: unknown\n",
     )
     .unwrap();
     // Another config for another file; both files hold both configs' lines.
@@ -292,11 +292,12 @@ fn npd_filelog_message_extraction_and_rules_bound_to_their_source() {
         cfg.to_str().unwrap(),
         "--no-default-rules",
     ]);
-    assert_eq!(
-        doc["sources"][0]["lines"], 2,
-        "the non-docker line is skipped: {doc:#}"
-    );
+    assert_eq!(doc["sources"][0]["lines"], 3, "lines read: {doc:#}");
     let f = &doc["findings"][0];
+    assert_eq!(
+        f["log"]["count"], 1,
+        "the line the message regex does not match is no message: {doc:#}"
+    );
     assert_eq!(
         f["log"]["rule"],
         "docker-monitor/DockerContainerStartupFailure"
@@ -407,4 +408,267 @@ fn since_filters_syslog_stamped_files() {
         "the two-hour-old line is left out"
     );
     assert!(doc["findings"][0]["log"]["last_ms"].as_u64().is_some());
+}
+
+// --- The misses measured in issue 12, each from a real line. ---
+
+/// The fixture clock: now, and boot a day before.
+const NOW_MS: u64 = 1_795_356_000_000;
+const BOOT_MS: u64 = NOW_MS - 86_400_000;
+
+/// A fixture root whose kernel ring holds `records`: (seconds before now, text).
+fn kmsg_root(records: &[(u64, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let kmsg: Vec<String> = records
+        .iter()
+        .enumerate()
+        .map(|(seq, (ago_s, text))| {
+            let usec = (NOW_MS - ago_s * 1000 - BOOT_MS) * 1000;
+            format!("6,{seq},{usec},-;{text}")
+        })
+        .collect();
+    let descriptor = serde_json::json!({
+        "about": "kernel ring for the log tests",
+        "now_ms": NOW_MS,
+        "boot_wall_ms": BOOT_MS,
+        "kmsg": kmsg,
+    });
+    std::fs::write(
+        dir.path().join(".node-doctor-fixture.json"),
+        serde_json::to_vec_pretty(&descriptor).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+fn config(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// The findings of a JSON document, as (reason, count).
+fn reasons(doc: &Value) -> Vec<(String, u64)> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["log"]["reason"].as_str().unwrap().to_string(),
+                f["log"]["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+const OOM: &str = "Out of memory: Killed process 2592 (java) total-vm:7517212kB, anon-rss:6291456kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:12528kB oom_score_adj:0";
+
+#[test]
+fn npd_configs_sharing_a_source_name_and_not_adjacent_report_once() {
+    // NPD's kernel-monitor.json rule, in two kmsg configs of one source name, with a filelog
+    // config between them on the command line: the ring is read once, the kill reported once.
+    let root = kmsg_root(&[(60, OOM)]);
+    let dir = tempfile::tempdir().unwrap();
+    let oom = r#"{"type": "temporary", "reason": "OOMKilling", "pattern": "Killed process \\d+ (.+) total-vm:\\d+kB, anon-rss:\\d+kB, file-rss:\\d+kB.*"}"#;
+    let a = config(
+        dir.path(),
+        "kernel-monitor.json",
+        &format!(r#"{{"plugin": "kmsg", "source": "kernel-monitor", "rules": [{oom}]}}"#),
+    );
+    let b = config(
+        dir.path(),
+        "docker-monitor.json",
+        r#"{"plugin": "filelog", "logPath": "docker.log", "source": "docker-monitor", "rules": [{"type": "temporary", "reason": "X", "pattern": "x"}]}"#,
+    );
+    let c = config(
+        dir.path(),
+        "kernel-monitor-2.json",
+        &format!(
+            r#"{{"plugin": "kmsg", "source": "kernel-monitor", "rules": [{oom}, {{"type": "temporary", "reason": "TaskHung", "pattern": "task [\\S ]+:\\w+ blocked for more than \\w+ seconds\\."}}]}}"#
+        ),
+    );
+    std::fs::write(root.path().join("docker.log"), "").unwrap();
+    let (code, doc) = logs_json(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--rules",
+        &a,
+        "--rules",
+        &b,
+        "--rules",
+        &c,
+        "--no-default-rules",
+    ]);
+    assert_eq!(code, 1);
+    let kmsg: Vec<&Value> = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["source"] == "kmsg")
+        .collect();
+    assert_eq!(kmsg.len(), 1, "{doc:#}");
+    assert_eq!(kmsg[0]["lines"], 1);
+    assert_eq!(
+        reasons(&doc),
+        vec![("OOMKilling".to_string(), 1)],
+        "{doc:#}"
+    );
+    assert_eq!(
+        doc["findings"][0]["key"],
+        "log-monitor/rule:kernel-monitor/OOMKilling"
+    );
+}
+
+#[test]
+fn npd_lookback_leaves_out_what_is_older() {
+    // kernel-monitor.json's "lookback": "5m": a hung task 9.5 minutes old is not reported,
+    // one a minute old is.
+    let root = kmsg_root(&[
+        (
+            570,
+            "INFO: task rsync:3199 blocked for more than 120 seconds.",
+        ),
+        (
+            60,
+            "INFO: task rsync:3200 blocked for more than 120 seconds.",
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "kernel-monitor.json",
+        r#"{"plugin": "kmsg", "lookback": "5m", "source": "kernel-monitor",
+            "rules": [{"type": "temporary", "reason": "TaskHung", "pattern": "task [\\S ]+:\\w+ blocked for more than \\w+ seconds\\."}]}"#,
+    );
+    let (_, doc) = logs_json(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--rules",
+        &cfg,
+        "--no-default-rules",
+    ]);
+    assert_eq!(reasons(&doc), vec![("TaskHung".to_string(), 1)], "{doc:#}");
+    assert_eq!(
+        doc["findings"][0]["log"]["first_ms"].as_u64(),
+        Some(NOW_MS - 60_000)
+    );
+}
+
+#[test]
+fn npd_rules_see_kmsg_messages_trimmed() {
+    // NPD trims each kmsg message; its end-anchored KernelOops rule then matches the
+    // kernel's line with a trailing blank.
+    let root = kmsg_root(&[(60, "divide error: 0000 [#1] SMP ")]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "kernel-monitor.json",
+        r#"{"plugin": "kmsg", "source": "kernel-monitor",
+            "rules": [{"type": "temporary", "reason": "KernelOops", "pattern": "divide error: 0000 \\[#\\d+\\] SMP"}]}"#,
+    );
+    let (_, doc) = logs_json(&[
+        "--root",
+        root.path().to_str().unwrap(),
+        "--rules",
+        &cfg,
+        "--no-default-rules",
+    ]);
+    assert_eq!(
+        reasons(&doc),
+        vec![("KernelOops".to_string(), 1)],
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn syslog_prefixes_are_stripped_so_the_rules_see_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kern.log"),
+        "Nov 22 19:20:17 node-7 kernel: [  291.583675] Memory cgroup out of memory: Killed process 6775 (python3) total-vm:278712kB, anon-rss:32512kB, file-rss:6720kB, shmem-rss:0kB, UID:0 pgtables:128kB oom_score_adj:0\n\
+         kernel: Killed process 2592 (java) total-vm:7517212kB, anon-rss:6291456kB, file-rss:0kB\n",
+    )
+    .unwrap();
+    let root = dir.path().to_str().unwrap();
+    let (_, doc) = logs_json(&["--root", root, "--source", "file:kern.log"]);
+    let pid_of = |rule: &str| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["log"]["rule"] == rule)
+            .map(|f| f["subjects"][0]["pid"].clone())
+    };
+    assert_eq!(pid_of("memcg-oom-kill"), Some(Value::from(6775)), "{doc:#}");
+    assert_eq!(pid_of("oom-kill"), Some(Value::from(2592)), "{doc:#}");
+
+    // A rule anchored at the start of the message matches once the prefix is gone, and no
+    // longer with --no-strip-prefix.
+    let cfg = config(
+        dir.path(),
+        "anchored.json",
+        r#"{"plugin": "filelog", "logPath": "kern.log", "source": "kernel-monitor",
+            "rules": [{"type": "temporary", "reason": "OOMKilling", "pattern": "^Memory cgroup out of memory: Killed process \\d+ .*"}]}"#,
+    );
+    let (_, doc) = logs_json(&["--root", root, "--rules", &cfg, "--no-default-rules"]);
+    assert_eq!(
+        reasons(&doc),
+        vec![("OOMKilling".to_string(), 1)],
+        "{doc:#}"
+    );
+    let (_, doc) = logs_json(&[
+        "--root",
+        root,
+        "--rules",
+        &cfg,
+        "--no-default-rules",
+        "--no-strip-prefix",
+    ]);
+    assert!(reasons(&doc).is_empty(), "{doc:#}");
+}
+
+#[test]
+fn refused_forks_are_one_finding_per_pod_listing_its_cgroups() {
+    // 18 refusals over 3 pods (6 cgroups each, as the kernel logs each cgroup once): 3
+    // findings, each naming its pod and listing its cgroups.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    let pods = [
+        "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9",
+        "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
+        "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+    ];
+    for pod in pods {
+        for c in 0..6 {
+            log.push_str(&format!(
+                "Nov 22 19:20:17 node-7 kernel: [ 12.0] cgroup: fork rejected by pids controller in /kubepods/besteffort/pod{pod}/{c:064x}\n"
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("kern.log"), log).unwrap();
+    let (_, doc) = logs_json(&[
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--source",
+        "file:kern.log",
+    ]);
+    let f: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["log"]["reason"] == "ForkRejected")
+        .collect();
+    assert_eq!(f.len(), 3, "{doc:#}");
+    for (f, pod) in f.iter().zip(pods) {
+        assert_eq!(f["subjects"][0]["kind"], "pod");
+        assert_eq!(f["subjects"][0]["pod"], pod);
+        assert_eq!(f["log"]["count"], 6);
+        assert_eq!(measure(f, "cgroups"), Some(6.0));
+        assert_eq!(
+            f["subjects"].as_array().unwrap().len(),
+            7,
+            "the pod and its 6 cgroups"
+        );
+    }
 }

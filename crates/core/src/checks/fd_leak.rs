@@ -20,7 +20,7 @@ pub const CHECK: CheckDef = CheckDef {
         history: true,
         ..Needs::NONE
     },
-    settings: &[WARN, CRIT, GROWTH_MIN],
+    settings: &[WARN, CRIT, GROWTH_MIN, GROWTH_WINDOW],
     condition: Some(super::ConditionDef {
         type_: "FileDescriptorLeak",
         true_reason: "ProcessNearFdLimit",
@@ -47,6 +47,16 @@ pub const GROWTH_MIN: SettingDef = SettingDef::count(
     "growth that counts as a leak: this many more fds than in the first sample, never dropping",
 );
 
+/// The shortest span of samples a growth claim may rest on. A healthy server's fd count
+/// saw-tooths (connections come and go): two samples a second apart catch an upswing
+/// about as often as not, so "growing" must be a trend over minutes (the agent's history);
+/// a one-shot `check` reports growth only with `--window` at least this long.
+pub const GROWTH_WINDOW: SettingDef = SettingDef::duration(
+    "growth_window",
+    120_000,
+    "growth counts only over samples spanning at least this long (a trend, not an upswing)",
+);
+
 /// fd counts of `p` in every sample it appears in, oldest first, with the sample time.
 fn fd_series(h: &History, p: &Process) -> Vec<(u64, u64)> {
     h.samples()
@@ -58,15 +68,33 @@ fn fd_series(h: &History, p: &Process) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// (first, last, elapsed ms) when the series never drops and grew by `min` or more.
-pub fn steady_growth(series: &[(u64, u64)], min: u64) -> Option<(u64, u64, u64)> {
+/// (first, last, elapsed ms) when the series spans `window_ms` or more, grew by `min` or
+/// more, and either never dropped or has a rising floor: the lowest count of each third of
+/// the series above the one before. A leak raises the low-water mark even when the process
+/// also opens and closes fds around it; a saw-tooth keeps coming back down to it.
+pub fn steady_growth(series: &[(u64, u64)], min: u64, window_ms: u64) -> Option<(u64, u64, u64)> {
     let (&(t0, first), &(t1, last)) = (series.first()?, series.last()?);
-    if series.len() < 2 {
+    let span = t1.saturating_sub(t0);
+    if series.len() < 2 || span < window_ms {
         return None;
     }
-    let monotonic = series.windows(2).all(|w| matches!(w, [a, b] if b.1 >= a.1));
     let grew = first.checked_add(min).is_some_and(|t| last >= t);
-    (monotonic && grew).then_some((first, last, t1.saturating_sub(t0)))
+    let monotonic = series.windows(2).all(|w| matches!(w, [a, b] if b.1 >= a.1));
+    (grew && (monotonic || rising_floor(series))).then_some((first, last, span))
+}
+
+/// The minimum of each third of the series (by sample count) strictly increases.
+fn rising_floor(series: &[(u64, u64)]) -> bool {
+    let third = series.len() / 3;
+    if third == 0 {
+        return false;
+    }
+    let floors: Vec<u64> = series
+        .chunks(third)
+        .take(3)
+        .filter_map(|c| c.iter().map(|&(_, n)| n).min())
+        .collect();
+    floors.len() == 3 && floors.windows(2).all(|w| matches!(w, [a, b] if b > a))
 }
 
 fn run(h: &History, cfg: &CheckSettings) -> Outcome {
@@ -79,6 +107,7 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         return Outcome::unknown("no process's fd/ could be listed");
     }
     let (warn, crit, min) = (cfg.ratio(&WARN), cfg.ratio(&CRIT), cfg.count(&GROWTH_MIN));
+    let window = cfg.duration_ms(&GROWTH_WINDOW);
     let mut findings = Vec::new();
     let mut no_limit: u64 = 0;
     for p in processes {
@@ -89,7 +118,7 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         }
         let ratio = soft.filter(|&n| n > 0).map(|n| frac(fds, n));
         let by_limit = ratio.and_then(|r| Severity::from_ratio(r, warn, crit));
-        let growth = steady_growth(&fd_series(h, p), min);
+        let growth = steady_growth(&fd_series(h, p), min, window);
         let by_growth = growth.map(|_| Severity::Warning);
         let Some(severity) = by_limit.max(by_growth) else {
             continue;
@@ -165,7 +194,9 @@ fn finding(
                 format!("/proc/{}/fd (each sample)", p.pid),
                 series.join(" → "),
             )
-            .with_threshold(format!("never decreasing and +{min} or more")),
+            .with_threshold(format!(
+                "+{min} or more, never decreasing or with a rising floor"
+            )),
         );
     }
     let daemon = runtime_daemon(&p.comm);
@@ -224,14 +255,44 @@ mod tests {
     use super::steady_growth;
 
     #[test]
-    fn growth_must_be_monotonic_and_large() {
+    fn growth_must_be_large_and_never_dropping_or_with_a_rising_floor() {
         assert_eq!(
-            steady_growth(&[(0, 10), (1000, 50)], 32),
+            steady_growth(&[(0, 10), (1000, 50)], 32, 0),
             Some((10, 50, 1000))
         );
-        assert_eq!(steady_growth(&[(0, 10), (500, 5), (1000, 50)], 32), None);
-        assert_eq!(steady_growth(&[(0, 10), (1000, 41)], 32), None);
-        assert_eq!(steady_growth(&[(0, 10)], 32), None);
-        assert_eq!(steady_growth(&[(0, u64::MAX - 1), (1, u64::MAX)], 32), None);
+        assert_eq!(steady_growth(&[(0, 10), (500, 5), (1000, 50)], 32, 0), None);
+        assert_eq!(steady_growth(&[(0, 10), (1000, 41)], 32, 0), None);
+        assert_eq!(steady_growth(&[(0, 10)], 32, 0), None);
+        assert_eq!(
+            steady_growth(&[(0, u64::MAX - 1), (1, u64::MAX)], 32, 0),
+            None
+        );
+        // A leak under churn: it drops now and then, but its floor keeps rising.
+        let churn = [10, 40, 20, 50, 30, 60, 45, 80, 55];
+        let series: Vec<(u64, u64)> = churn
+            .iter()
+            .zip(0u64..)
+            .map(|(&n, t)| (t * 60_000, n))
+            .collect();
+        assert_eq!(steady_growth(&series, 32, 120_000), Some((10, 55, 480_000)));
+    }
+
+    #[test]
+    fn a_saw_tooth_is_not_growth_however_its_samples_fall() {
+        // Issue 11: a healthy server whose fd count swings by 300 looked "growing" in 3 of 8
+        // one-shot runs (two samples on an upswing). Over minutes its floor stays put.
+        let tooth = |t: u64| 100 + (t % 5) * 75;
+        let series: Vec<(u64, u64)> = (0..30).map(|t| (t * 10_000, tooth(t))).collect();
+        assert_eq!(steady_growth(&series, 32, 120_000), None);
+        // Any two samples one second apart on an upswing: shorter than the window.
+        assert_eq!(steady_growth(&[(0, 100), (1000, 400)], 32, 120_000), None);
+    }
+
+    #[test]
+    fn growth_needs_the_window() {
+        let s = [(0, 10), (60_000, 30), (119_999, 50)];
+        assert_eq!(steady_growth(&s, 32, 120_000), None);
+        let s = [(0, 10), (60_000, 30), (120_000, 50)];
+        assert_eq!(steady_growth(&s, 32, 120_000), Some((10, 50, 120_000)));
     }
 }

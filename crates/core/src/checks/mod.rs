@@ -6,21 +6,28 @@
 //! (`<id>.md` next to its source, shown by `node-doctor explain`).
 
 pub mod common;
+pub mod coredump_storm;
+pub mod coredump_to_host;
 pub mod d_state_processes;
 pub mod daemon_logs;
 pub mod disk_pressure;
+pub mod dying_memcgs;
 pub mod fd_exhaustion;
 pub mod fd_leak;
 pub mod image_pull_serialized;
 pub mod kernel_log;
 pub mod kubelet_api_throttling;
 pub mod kubelet_config;
+pub mod memory_thrashing;
+pub mod mount_leak;
+pub mod oom_kills;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
 pub mod pleg_unhealthy;
 pub mod runc_init_hang;
 pub mod runtime_health;
 pub mod stuck_container_stop;
+pub mod sysctl_drift;
 pub mod zombie_processes;
 
 use crate::config::{CheckSettings, Config, GENERIC, SettingDef};
@@ -100,7 +107,8 @@ impl Outcome {
 }
 
 /// What a check needs collected. The collectors that run are the union over the checks
-/// selected: `check --only disk-pressure` reads no process.
+/// selected: `check --only disk-pressure` runs no process scan (it walks fd links only when
+/// a filesystem is over its band, to name holders of deleted files).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     /// `/proc/PID/{stat,status,cgroup,limits}` of every process.
@@ -111,7 +119,16 @@ pub struct Needs {
     pub pipes: bool,
     /// `/proc/cgroups` and the cgroup hierarchies walked (pids limits).
     pub cgroups: bool,
+    /// The memory cgroups' files read in the same walk (implies cgroups), and one timed
+    /// read of the root's `memory.stat`.
+    pub memcg: bool,
     pub mounts: bool,
+    /// The kubelet `pods/` directories under the mount table's pod volume mounts listed
+    /// (implies mounts).
+    pub kubelet_pods: bool,
+    /// systemd's own state without D-Bus: `/run/systemd/system`, PID 1's comm, the
+    /// transient unit files (implies mounts: its mount units are the mount table).
+    pub systemd: bool,
     /// statvfs of the watched filesystems (implies mounts).
     pub filesystems: bool,
     /// The kernel's log ring.
@@ -129,6 +146,16 @@ pub struct Needs {
     pub daemon_logs: bool,
     /// Compares samples (rates, "still stuck"): the one-shot sampler takes two.
     pub history: bool,
+    /// systemd's coredump.conf and drop-ins, the piped handler's program, the dump stores.
+    pub coredump: bool,
+    /// Open deleted files on filesystems over the disk-pressure band (implies filesystems;
+    /// walks fd links only when a filesystem is over the band).
+    pub deleted_files: bool,
+    /// The sysctl configuration files (sysctl.conf, sysctl.d) and the live values they set.
+    pub sysctl_conf: bool,
+    /// `/proc/sys` in the mount namespace of container processes that could write it
+    /// (root or CAP_SYS_ADMIN; implies processes).
+    pub container_mounts: bool,
 }
 
 impl Needs {
@@ -137,7 +164,10 @@ impl Needs {
         fds: false,
         pipes: false,
         cgroups: false,
+        memcg: false,
         mounts: false,
+        kubelet_pods: false,
+        systemd: false,
         filesystems: false,
         kernel_log: false,
         packages: false,
@@ -145,9 +175,21 @@ impl Needs {
         kubelet: false,
         daemon_logs: false,
         history: false,
+        coredump: false,
+        deleted_files: false,
+        sysctl_conf: false,
+        container_mounts: false,
     };
 
     pub const fn union(self, o: Needs) -> Needs {
+        let deleted_files = self.deleted_files || o.deleted_files;
+        let container_mounts = self.container_mounts || o.container_mounts;
+        let filesystems = self.filesystems || o.filesystems || deleted_files;
+        let runtime = self.runtime || o.runtime;
+        // The runtime collector reads the CRI endpoint from the kubelet's flags and config,
+        // and the kubelet's defaults follow its installed version (packages).
+        let kubelet = self.kubelet || o.kubelet || runtime;
+        let daemon_logs = self.daemon_logs || o.daemon_logs;
         Needs {
             processes: self.processes
                 || o.processes
@@ -155,28 +197,38 @@ impl Needs {
                 || o.pipes
                 || self.fds
                 || self.pipes
-                || self.kubelet
-                || o.kubelet
-                || self.daemon_logs
-                || o.daemon_logs
-                || self.runtime
-                || o.runtime,
+                || kubelet
+                || daemon_logs
+                || runtime
+                || container_mounts,
             fds: self.fds || o.fds || self.pipes || o.pipes,
             pipes: self.pipes || o.pipes,
-            cgroups: self.cgroups || o.cgroups,
+            cgroups: self.cgroups || o.cgroups || self.memcg || o.memcg,
+            memcg: self.memcg || o.memcg,
             mounts: self.mounts
                 || o.mounts
-                || self.filesystems
-                || o.filesystems
+                || filesystems
                 || self.cgroups
-                || o.cgroups,
-            filesystems: self.filesystems || o.filesystems,
+                || o.cgroups
+                || self.memcg
+                || o.memcg
+                || self.kubelet_pods
+                || o.kubelet_pods
+                || self.systemd
+                || o.systemd,
+            kubelet_pods: self.kubelet_pods || o.kubelet_pods,
+            systemd: self.systemd || o.systemd,
+            filesystems,
             kernel_log: self.kernel_log || o.kernel_log,
-            packages: self.packages || o.packages || self.kubelet || o.kubelet,
-            runtime: self.runtime || o.runtime,
-            kubelet: self.kubelet || o.kubelet || self.runtime || o.runtime,
-            daemon_logs: self.daemon_logs || o.daemon_logs,
+            packages: self.packages || o.packages || kubelet,
+            runtime,
+            kubelet,
+            daemon_logs,
             history: self.history || o.history,
+            coredump: self.coredump || o.coredump,
+            deleted_files,
+            sysctl_conf: self.sysctl_conf || o.sysctl_conf,
+            container_mounts,
         }
     }
 
@@ -241,6 +293,13 @@ pub fn all() -> &'static [CheckDef] {
         runc_init_hang::CHECK,
         kernel_log::CHECK,
         disk_pressure::CHECK,
+        memory_thrashing::CHECK,
+        oom_kills::CHECK,
+        dying_memcgs::CHECK,
+        mount_leak::CHECK,
+        coredump_to_host::CHECK,
+        coredump_storm::CHECK,
+        sysctl_drift::CHECK,
         runtime_health::CHECK,
         pleg_unhealthy::CHECK,
         image_pull_serialized::CHECK,

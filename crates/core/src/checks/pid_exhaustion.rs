@@ -11,12 +11,13 @@
 //! the refusal in `pids.events` `max`, and logs "cgroup: fork rejected by pids controller
 //! in <path>" once per cgroup.
 
-use super::common::{MAX_FINDINGS, TaskLimit, ratio as frac, task_count};
+use super::common::{
+    MAX_FINDINGS, TaskLimit, cgroup_name, cgroup_subject, ratio as frac, task_count,
+};
 use super::{CheckDef, History, Needs, Outcome, pct};
-use crate::attribution::{parse_cgroup_path, short_id};
 use crate::config::{CheckSettings, SettingDef};
-use crate::finding::{Evidence, Finding, Measure, Severity, Subject, SubjectKind, key};
-use crate::model::cgroups::{Hierarchy, PidsCgroup};
+use crate::finding::{Evidence, Finding, Measure, Severity, Subject, key};
+use crate::model::cgroups::PidsCgroup;
 use crate::model::process::Process;
 use crate::model::snapshot::Snapshot;
 
@@ -236,7 +237,6 @@ fn cgroup_finding(
     earlier_events: Option<u64>,
     (warn, crit): (f64, f64),
 ) -> Finding {
-    let owner = parse_cgroup_path(&c.path);
     let mut members: Vec<&Process> = s
         .process_list()
         .iter()
@@ -245,12 +245,7 @@ fn cgroup_finding(
     members.sort_by(|a, b| b.threads.cmp(&a.threads).then(a.pid.cmp(&b.pid)));
     let zombies = members.iter().filter(|p| p.is_zombie()).count();
 
-    let name = match (&owner.container_id, &owner.pod_uid) {
-        (Some(id), Some(pod)) => format!("container {} of pod {pod}", short_id(id)),
-        (Some(id), None) => format!("container {}", short_id(id)),
-        (None, Some(pod)) => format!("pod {pod}"),
-        (None, None) => format!("cgroup {}", c.path),
-    };
+    let name = cgroup_name(&c.path);
     let max = c.max.map_or("max".to_string(), |m| m.to_string());
     let mut summary = match ratio {
         Some(r) => format!("{name} uses {} of pids.max {max} ({})", c.current, pct(r)),
@@ -270,16 +265,11 @@ fn cgroup_finding(
 
     // The hierarchy's mount as read; a cgroup is only collected from a mount, so the
     // placeholder names the hierarchy for a recording that lost its mounts.
-    let mounted = s.cgroups.as_ref().and_then(|g| match c.hierarchy {
-        Hierarchy::V1 => g.v1_mounts.get("pids").cloned(),
-        Hierarchy::V2 => g.v2_mount.clone(),
-    });
-    let dir = format!(
-        "{}{}",
-        mounted.unwrap_or_else(|| format!("<{} pids mount>", c.hierarchy.as_str())),
-        c.path
-    );
-    let dir = dir.replace("//", "/");
+    let dir = s
+        .cgroups
+        .as_ref()
+        .map(|g| g.dir_of(c.hierarchy, "pids", &c.path))
+        .unwrap_or_else(|| format!("<{} pids mount>{}", c.hierarchy.as_str(), c.path));
     let mut evidence = vec![
         Evidence::new(format!("{dir}/pids.current"), c.current.to_string()).with_threshold(
             format!("warning {} / critical {} of pids.max", pct(warn), pct(crit)),
@@ -307,14 +297,7 @@ fn cgroup_finding(
         ));
     }
 
-    let mut subjects = vec![if owner.is_empty() {
-        Subject::path(SubjectKind::Cgroup, c.path.clone())
-    } else {
-        Subject {
-            path: Some(c.path.clone()),
-            ..Subject::container(&owner)
-        }
-    }];
+    let mut subjects = vec![cgroup_subject(&c.path)];
     if let Some(top) = members.first() {
         subjects.push(Subject::process(top));
     }

@@ -91,3 +91,52 @@ impl FilesystemUsage {
             .map_or(self.mount_point.as_str(), String::as_str)
     }
 }
+
+/// Files deleted but still open (`/proc/PID/fd/N -> /path (deleted)`) on filesystems over the
+/// disk-pressure band: `df` counts their blocks, `du` finds nothing (short-lived cores being
+/// written, rotated logs a process still writes). Looked for only when a filesystem is over
+/// the band, never in a process in D state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeletedOpenFiles {
+    /// Mount points of the filesystems searched (those over the band).
+    pub filesystems: Vec<String>,
+    /// Open deleted files on them, largest first (at most [`MAX_DELETED_KEPT`]).
+    pub holders: Vec<DeletedHolder>,
+    /// Further open deleted files found but not kept, and their bytes.
+    pub not_kept: u64,
+    pub not_kept_bytes: u64,
+    /// Processes whose fds were walked.
+    pub processes_scanned: u64,
+    /// Processes in D state, not touched.
+    pub skipped_d_state: u64,
+    /// Processes not walked: the deadline passed, or the bound on fd links read was reached.
+    pub left_out: u64,
+    /// A bound (links per process, links overall) cut the walk short somewhere.
+    pub truncated: bool,
+}
+
+/// Most open deleted files a snapshot keeps by name.
+pub const MAX_DELETED_KEPT: usize = 200;
+
+/// One open deleted file and who holds it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeletedHolder {
+    pub pid: i32,
+    pub comm: String,
+    /// With `pid`, the process's identity (`stat` field 22).
+    pub start_time_ticks: u64,
+    pub cgroups: Vec<crate::model::process::CgroupMembership>,
+    /// The container and pod the cgroup paths name (derived, recomputed on load).
+    #[serde(flatten)]
+    pub owner: crate::attribution::CgroupOwner,
+    pub fd: i32,
+    /// The path it had, as the fd link shows it (without " (deleted)").
+    pub path: String,
+    /// `major:minor` of its filesystem (`st_dev`).
+    pub device: String,
+    /// Bytes on disk (`st_blocks` × 512) and apparent size (`st_size`).
+    pub bytes: u64,
+    pub size: u64,
+}

@@ -88,6 +88,9 @@ pub struct Meminfo {
     pub page_tables: Option<u64>,
     pub commit_limit: Option<u64>,
     pub committed_as: Option<u64>,
+    /// Per-CPU allocations (4.16+): grows with dying memory cgroups (each holds its percpu
+    /// statistics until freed).
+    pub percpu: Option<u64>,
 }
 
 /// `/proc/loadavg`: "1.00 0.50 0.25 cur/max latest_pid". `max` counts every task

@@ -139,6 +139,32 @@ pub struct Process {
     /// The first arguments, read only for a process named `runc` that is not in D state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmdline: Option<Vec<String>>,
+    /// The kernel is writing its core right now (`status` `CoreDumping: 1`, 4.15+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_dumping: Option<bool>,
+    /// Resident anonymous and shared memory (`status` `RssAnon` + `RssShmem`, 4.5+), bytes:
+    /// about what a core of it holds (the default `coredump_filter` dumps anonymous private
+    /// and shared mappings, not file-backed ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_anon_bytes: Option<u64>,
+    /// How `/proc/sys` is mounted in its mount namespace, read only for container processes
+    /// that could write it (root or full capabilities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc_sys: Option<ProcSysMount>,
+}
+
+/// Whether a process can write `/proc/sys` (a privileged container can: runtimes mount it
+/// read-only for the others).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcSysMount {
+    pub writable: bool,
+    /// Where, inside the process's mount namespace ("/proc/sys", "/host/proc/sys").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writable_at: Option<String>,
+    /// Its mount namespace (`ns/mnt` inode): processes sharing it share the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mnt_ns: Option<u64>,
 }
 
 fn one() -> u64 {
@@ -171,6 +197,9 @@ impl Process {
             kernel_stack: None,
             exe: None,
             cmdline: None,
+            core_dumping: None,
+            mem_anon_bytes: None,
+            proc_sys: None,
         }
     }
 
@@ -196,6 +225,17 @@ impl Process {
 
     pub fn is_zombie(&self) -> bool {
         self.state == ProcState::Zombie
+    }
+
+    /// Its cgroup path names a container or a pod.
+    pub fn in_container(&self) -> bool {
+        !self.owner.is_empty()
+    }
+
+    /// CAP_SYS_ADMIN (bit 21) is effective: what a privileged container (or one given
+    /// SYS_ADMIN) has; runtimes' default sets lack it.
+    pub fn has_sys_admin(&self) -> bool {
+        self.cap_eff.is_some_and(|c| c & (1 << 21) != 0)
     }
 
     /// The cgroup path of this process in the hierarchy that holds `controller`

@@ -9,12 +9,15 @@
 //! collected data.
 
 use super::cgroups::Cgroups;
-use super::fs::{FilesystemUsage, Role};
+use super::coredump::CoredumpHost;
+use super::fs::{DeletedOpenFiles, FilesystemUsage, Role};
 use super::kernel::{HostInfo, LoadAverage, Meminfo, Mount, Pressure, sysctl_path};
 use super::log::KernelLog;
+use super::mount_owners::{PodsDir, Systemd};
 use super::pipes::PipeScan;
 use super::process::{Process, ScanReport};
 use super::runtime::{DaemonLog, Kubelet, Runtime, Workloads};
+use super::sysctl_conf::SysctlConf;
 use super::unavailable::{Kind, Unavailable};
 use crate::attribution::owner_of;
 use serde::{Deserialize, Serialize};
@@ -63,6 +66,13 @@ pub struct Snapshot {
     pub mounts: Option<Vec<Mount>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filesystems: Option<Vec<FilesystemUsage>>,
+    /// The kubelet `pods/` directories under which the mount table has pod volume mounts
+    /// (absent when not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_pods: Option<Vec<PodsDir>>,
+    /// systemd as the init system, read without D-Bus (absent when not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<Systemd>,
     /// Pipes held by processes, with owner and size (absent when not scanned).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipes: Option<PipeScan>,
@@ -85,6 +95,18 @@ pub struct Snapshot {
     /// Recent lines of the kubelet's and the runtime's logs that the checks read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daemon_logs: Option<Vec<DaemonLog>>,
+    /// The core-dump machinery: coredump.conf, the handler, the dump stores (absent when
+    /// not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coredump: Option<CoredumpHost>,
+    /// Open deleted files on filesystems over the disk-pressure band (absent when not
+    /// looked for; present and empty when no filesystem was over the band).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_open: Option<DeletedOpenFiles>,
+    /// The sysctl configuration files (absent when not read). The live values of the names
+    /// they set are in `sysctls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctl_conf: Option<SysctlConf>,
     /// Host files that could not be read or parsed, with the reason.
     pub unavailable: Vec<Unavailable>,
     /// Wall time each collector took, in ms, by collector id.
@@ -243,9 +265,27 @@ impl Snapshot {
                 p.holders.dedup();
             }
         }
+        if let Some(d) = &mut self.deleted_open {
+            for h in &mut d.holders {
+                h.owner = owner_of(&h.cgroups);
+            }
+            d.holders.sort_by(|a, b| {
+                b.bytes
+                    .cmp(&a.bytes)
+                    .then((a.pid, a.fd).cmp(&(b.pid, b.fd)))
+            });
+        }
         if let Some(c) = &mut self.cgroups {
             c.pids
                 .sort_by(|a, b| (a.hierarchy, &a.path).cmp(&(b.hierarchy, &b.path)));
+            if let Some(m) = &mut c.memory {
+                m.sort_by(|a, b| (a.hierarchy, &a.path).cmp(&(b.hierarchy, &b.path)));
+                m.dedup_by(|a, b| a.hierarchy == b.hierarchy && a.path == b.path);
+            }
+            for ids in [&mut c.pod_uids, &mut c.container_ids] {
+                ids.sort_unstable();
+                ids.dedup();
+            }
         }
         if self
             .host

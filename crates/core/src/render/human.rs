@@ -202,6 +202,23 @@ pub fn subject_line(s: &Subject) -> String {
         (_, _, Some(uid)) => parts.push(format!("pod {uid}")),
         _ => {}
     }
+    match (&s.namespace, &s.pod_name) {
+        (Some(ns), Some(n)) => parts.push(format!("pod {ns}/{n}")),
+        (None, Some(n)) => parts.push(format!("pod {n}")),
+        _ => {}
+    }
+    if let Some(c) = &s.container_name {
+        parts.push(format!("container {c}"));
+    }
+    for (label, v) in [
+        ("device", &s.device),
+        ("unit", &s.unit),
+        ("image", &s.image),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{label} {v}"));
+        }
+    }
     parts.join(" ")
 }
 

@@ -167,26 +167,23 @@ pub fn parse(file: &str, text: &str) -> Result<NpdConfig, NpdError> {
                 )));
             }
         };
-        rules.push(RuleSpec {
-            name,
-            kind,
-            condition: if kind == RuleKind::Permanent {
-                r.condition
-            } else {
-                None
-            },
-            reason: r.reason,
-            pattern: r.pattern,
-            severity: r.severity.unwrap_or(match kind {
-                RuleKind::Permanent => Severity::Critical,
-                RuleKind::Temporary => Severity::Warning,
-            }),
-            anchored_end: true,
-            count,
-            source: Some(bound_to.clone()),
-            cause: String::new(),
-            remedy: String::new(),
+        let severity = r.severity.unwrap_or(match kind {
+            RuleKind::Permanent => Severity::Critical,
+            RuleKind::Temporary => Severity::Warning,
         });
+        let mut spec = RuleSpec::event(&name, &r.reason, &r.pattern, severity);
+        spec.kind = kind;
+        spec.condition = if kind == RuleKind::Permanent {
+            r.condition
+        } else {
+            None
+        };
+        spec.anchored_end = true;
+        spec.count = count;
+        spec.source = Some(bound_to.clone());
+        // NPD's lookback: what its watcher reads of the log before now.
+        spec.lookback_ms = lookback_ms;
+        rules.push(spec);
     }
     // Compile now, so a pattern RE2 cannot express is reported with its rule at load time.
     RuleSet::compile(rules.clone()).map_err(|e| NpdError::Rule(e, file.into()))?;

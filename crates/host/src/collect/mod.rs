@@ -1,19 +1,25 @@
 //! Collectors: each reads one part of the host into the [`Snapshot`]. Which ones run
 //! follows from what the selected checks need ([`Needs`]): `check --only disk-pressure`
-//! walks no process, no fd and no kernel ring. Each collector's wall time is recorded in the
+//! runs no process scan and reads no kernel ring (it walks fd links only when a filesystem
+//! is over the band: the holders of open deleted files). Each collector's wall time is recorded in the
 //! snapshot (`timings`), so a slow one shows.
 
 pub mod basics;
 pub mod cgroups;
+pub mod container_mounts;
+pub mod coredump;
 pub mod daemon_logs;
+pub mod deleted;
 pub mod filesystems;
 pub mod kubelet;
+pub mod mount_owners;
 pub mod mounts;
 pub mod packages;
 pub mod per_pid;
 pub mod pipes;
 pub mod processes;
 pub mod runtime;
+pub mod sysctl_conf;
 
 use crate::Host;
 use node_doctor_core::checks::Needs;
@@ -26,6 +32,8 @@ pub const COLLECTORS: &[&str] = &[
     "basics",
     "mounts",
     "cgroups",
+    "kubelet_pods",
+    "systemd",
     "filesystems",
     "processes",
     "pipes",
@@ -34,6 +42,10 @@ pub const COLLECTORS: &[&str] = &[
     "kubelet",
     "runtime",
     "daemon_logs",
+    "coredump",
+    "deleted_files",
+    "sysctl_conf",
+    "container_mounts",
 ];
 
 /// Runs collector `id` unless the run's deadline has passed (then records that it was not
@@ -68,15 +80,43 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
         ..Snapshot::default()
     };
     timed(&mut s, "basics", deadline, |s| basics::read(fs, s));
-    if needs.mounts || needs.filesystems || needs.cgroups {
+    if needs.mounts
+        || needs.filesystems
+        || needs.cgroups
+        || needs.memcg
+        || needs.kubelet_pods
+        || needs.systemd
+    {
         timed(&mut s, "mounts", deadline, |s| {
             s.mounts = mounts::read(fs, &mut s.unavailable)
         });
     }
-    if needs.cgroups {
+    if needs.cgroups || needs.memcg {
         timed(&mut s, "cgroups", deadline, |s| {
-            let c = cgroups::read(fs, s.mounts.as_deref(), deadline, &mut s.unavailable);
+            let c = cgroups::read(
+                &host.fs,
+                s.mounts.as_deref(),
+                needs.memcg,
+                deadline,
+                &mut s.unavailable,
+            );
             s.cgroups = Some(c);
+        });
+    }
+    if needs.kubelet_pods {
+        timed(&mut s, "kubelet_pods", deadline, |s| {
+            let p = mount_owners::kubelet_pods(
+                &host.fs,
+                s.mounts.as_deref(),
+                deadline,
+                &mut s.unavailable,
+            );
+            s.kubelet_pods = Some(p);
+        });
+    }
+    if needs.systemd {
+        timed(&mut s, "systemd", deadline, |s| {
+            s.systemd = Some(mount_owners::systemd(fs, &mut s.unavailable));
         });
     }
     if needs.filesystems {
@@ -85,8 +125,26 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
             s.filesystems = Some(f);
         });
     }
+    if needs.deleted_files
+        && let Some(fss) = s.filesystems.clone()
+    {
+        timed(&mut s, "deleted_files", deadline, |s| {
+            let d = deleted::read(&host.fs, &fss, s.mounts.as_deref(), deadline);
+            s.deleted_open = Some(d);
+        });
+    }
     let mut ends = Vec::new();
-    if needs.processes || needs.fds || needs.pipes {
+    // The kubelet, runtime and daemon-log collectors find their daemons among the
+    // processes, and container_mounts reads the processes' mount namespaces: honoured even
+    // for needs not passed through `Needs::union`.
+    if needs.processes
+        || needs.fds
+        || needs.pipes
+        || needs.kubelet
+        || needs.runtime
+        || needs.daemon_logs
+        || needs.container_mounts
+    {
         timed(&mut s, "processes", deadline, |s| {
             let opts = processes::ScanOptions {
                 fds: needs.fds || needs.pipes,
@@ -113,6 +171,31 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
                 &in_d,
                 deadline,
             ));
+        });
+    }
+    if needs.container_mounts
+        && let Some(mut ps) = s.processes.take()
+    {
+        timed(&mut s, "container_mounts", deadline, |_| {
+            container_mounts::read(&host.fs, &mut ps, deadline);
+        });
+        s.processes = Some(ps);
+    }
+    if needs.coredump {
+        timed(&mut s, "coredump", deadline, |s| {
+            let pattern = s.sysctls.get("kernel.core_pattern").cloned();
+            s.coredump = Some(coredump::read(
+                &host.fs,
+                pattern.as_deref(),
+                s.mounts.as_deref(),
+                deadline,
+                &mut s.unavailable,
+            ));
+        });
+    }
+    if needs.sysctl_conf {
+        timed(&mut s, "sysctl_conf", deadline, |s| {
+            sysctl_conf::read(fs, s)
         });
     }
     if needs.kernel_log {

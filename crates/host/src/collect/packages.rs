@@ -33,3 +33,10 @@ pub fn read(fs: &dyn HostFs, unavailable: &mut Vec<Unavailable>) -> BTreeMap<Str
         }
     }
 }
+
+/// The installed version of `package` (dpkg), e.g. the kubelet's; `None` without dpkg or
+/// the package.
+pub fn version_of(fs: &dyn HostFs, package: &str) -> Option<String> {
+    let text = read_string(fs, "var/lib/dpkg/status", LARGE_CAP).ok()?;
+    parse_status(&text, &[package]).remove(package)
+}

@@ -18,6 +18,25 @@ use std::time::Instant;
 
 /// Pids whose read was abandoned at a deadline and has not returned yet.
 static STUCK: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// How many pids STUCK holds: the workers look at the set only when it is not empty (a
+/// lock per process taken by every worker is a futex per process under contention).
+static STUCK_LEN: AtomicUsize = AtomicUsize::new(0);
+
+fn note_stuck(pids: &[i32]) {
+    let mut s = stuck();
+    s.extend(pids.iter().copied());
+    STUCK_LEN.store(s.len(), Ordering::SeqCst);
+}
+
+fn unstuck(pid: i32) {
+    if STUCK_LEN.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let mut s = stuck();
+    if s.remove(&pid) {
+        STUCK_LEN.store(s.len(), Ordering::SeqCst);
+    }
+}
 
 fn stuck() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
     STUCK.lock().unwrap_or_else(|e| e.into_inner())
@@ -78,17 +97,21 @@ where
     let pids = Arc::new(pids);
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
-    let (tx, rx) = mpsc::channel::<Msg<T>>();
-    let mut current: Vec<Arc<AtomicI32>> = Vec::with_capacity(workers);
+    // Each worker keeps its results in a slot of its own (a lock nobody else takes while it
+    // works: no futex), and says on the channel only that it is done. At a deadline the
+    // caller takes what each slot holds; a worker blocked in the kernel holds no lock.
+    let (tx, rx) = mpsc::channel::<()>();
+    let mut current: Vec<(Arc<AtomicI32>, Slot<T>)> = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (pids, next, tx, work) = (pids.clone(), next.clone(), tx.clone(), work.clone());
         let now_reading = Arc::new(AtomicI32::new(0));
-        let mine = now_reading.clone();
+        let slot: Slot<T> = Arc::new(Mutex::new(Vec::new()));
+        let (mine, my_slot) = (now_reading.clone(), slot.clone());
         let spawned = std::thread::Builder::new()
             .name("proc-scan".into())
-            .spawn(move || worker(&pids, &next, &mine, &tx, &*work));
+            .spawn(move || worker(&pids, &next, &mine, &my_slot, &tx, &*work));
         match spawned {
-            Ok(_) => current.push(now_reading),
+            Ok(_) => current.push((now_reading, slot)),
             Err(e) => out
                 .spawn_errors
                 .push(format!("cannot start a scan thread: {e}")),
@@ -96,7 +119,6 @@ where
     }
     drop(tx);
 
-    let mut handled: usize = 0;
     let mut finished_workers: usize = 0;
     let mut timed_out = false;
     while finished_workers < current.len() {
@@ -105,11 +127,7 @@ where
             Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
         };
         match msg {
-            Ok(Msg::One(r)) => {
-                handled = handled.saturating_add(1);
-                accept(&mut out, r);
-            }
-            Ok(Msg::Done) => finished_workers = finished_workers.saturating_add(1),
+            Ok(()) => finished_workers = finished_workers.saturating_add(1),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 timed_out = true;
                 break;
@@ -118,27 +136,39 @@ where
         }
     }
     if timed_out {
-        // Stop the workers taking more pids, keep what they already sent, and name the pid
-        // each still-busy worker is blocked on; that read is abandoned.
+        // Stop the workers taking more pids; a read under way when its slot is emptied
+        // below is dropped with the worker (its pid is named blocked or counted skipped).
         next.store(total, Ordering::SeqCst);
-        while let Ok(msg) = rx.try_recv() {
-            if let Msg::One(r) = msg {
-                handled = handled.saturating_add(1);
-                accept(&mut out, r);
-            }
+    }
+    let mut handled: usize = 0;
+    for (_, slot) in &current {
+        let got = std::mem::take(&mut *lock(slot));
+        handled = handled.saturating_add(got.len());
+        for r in got {
+            accept(&mut out, r);
         }
+    }
+    if timed_out {
         out.skipped_for_deadline = out
             .skipped_for_deadline
             .saturating_add(total.saturating_sub(handled) as u64);
+        // Name the pid each still-busy worker is blocked on; that read is abandoned.
         let now_blocked: Vec<i32> = current
             .iter()
-            .map(|c| c.load(Ordering::SeqCst))
+            .map(|(c, _)| c.load(Ordering::SeqCst))
             .filter(|&pid| pid > 0)
             .collect();
-        stuck().extend(now_blocked.iter().copied());
+        note_stuck(&now_blocked);
         out.blocked.extend(now_blocked);
     }
     out
+}
+
+/// One worker's results so far.
+type Slot<T> = Arc<Mutex<Vec<Option<T>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn accept<T>(out: &mut PerPid<T>, r: Option<T>) {
@@ -148,16 +178,12 @@ fn accept<T>(out: &mut PerPid<T>, r: Option<T>) {
     }
 }
 
-enum Msg<T> {
-    One(Option<T>),
-    Done,
-}
-
 fn worker<T, F: Fn(i32) -> Option<T>>(
     pids: &[i32],
     next: &AtomicUsize,
     now_reading: &AtomicI32,
-    tx: &mpsc::Sender<Msg<T>>,
+    slot: &Mutex<Vec<Option<T>>>,
+    done: &mpsc::Sender<()>,
     work: &F,
 ) {
     loop {
@@ -168,14 +194,14 @@ fn worker<T, F: Fn(i32) -> Option<T>>(
         let Some(&pid) = pids.get(i) else { break };
         now_reading.store(pid, Ordering::SeqCst);
         let r = work(pid);
-        now_reading.store(0, Ordering::SeqCst);
         // If the caller gave up on this read, it remembered the pid: the read is over now.
-        stuck().remove(&pid);
-        if tx.send(Msg::One(r)).is_err() {
-            return; // the caller gave up on us at its deadline
-        }
+        unstuck(pid);
+        // Past a deadline the caller may have emptied the slot already: a late result then
+        // goes nowhere (the caller counted it as skipped).
+        lock(slot).push(r);
+        now_reading.store(0, Ordering::SeqCst);
     }
-    let _ = tx.send(Msg::Done);
+    let _ = done.send(());
 }
 
 #[cfg(test)]

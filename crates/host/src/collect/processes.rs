@@ -174,6 +174,8 @@ fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Pr
                 p.sig_pending = Some(s.sig_pending);
                 p.shared_sig_pending = Some(s.shared_sig_pending);
                 p.ns_pid = s.ns_pid;
+                p.core_dumping = s.core_dumping;
+                p.mem_anon_bytes = s.mem_anon_bytes;
             }
             Err(e) => r.problems.push(Unavailable::malformed(&rel("status"), e)),
         },

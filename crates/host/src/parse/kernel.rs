@@ -55,6 +55,7 @@ pub fn parse_meminfo(text: &str) -> Result<Meminfo, String> {
             "PageTables" => &mut m.page_tables,
             "CommitLimit" => &mut m.commit_limit,
             "Committed_AS" => &mut m.committed_as,
+            "Percpu" => &mut m.percpu,
             _ => continue,
         };
         *slot = Some(bytes);

@@ -3,6 +3,8 @@
 //! generic parser that builds a map of every line. procfs-core's `stat` parser panicked on
 //! truncated input inside the scan; nothing here can.
 
+pub mod conf;
 pub mod dpkg;
 pub mod kernel;
+pub mod memcg;
 pub mod process;

@@ -85,6 +85,10 @@ pub struct StatusFields {
     pub shared_sig_pending: u64,
     /// Last `NSpid` entry (absent before 4.1).
     pub ns_pid: Option<i32>,
+    /// `CoreDumping` (4.15+): the kernel is writing the process's core now.
+    pub core_dumping: Option<bool>,
+    /// `RssAnon` + `RssShmem` in bytes (4.5+; absent for kernel threads and zombies).
+    pub mem_anon_bytes: Option<u64>,
 }
 
 /// Parses `status`; a file missing one of Uid, Threads, SigPnd, ShdPnd, CapEff (a cut or
@@ -92,6 +96,16 @@ pub struct StatusFields {
 pub fn parse_status(text: &str) -> Result<StatusFields, String> {
     let (mut uids, mut threads, mut cap_eff, mut sig, mut shd, mut ns_pid) =
         (None, None, None, None, None, None);
+    let (mut core_dumping, mut rss_anon, mut rss_shmem) = (None, None, None);
+    // "RssAnon:\t   40960 kB"
+    let kb = |v: &str| -> Option<u64> {
+        v.strip_suffix("kB")
+            .unwrap_or(v)
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|k| k.saturating_mul(1024))
+    };
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else {
             continue;
@@ -107,6 +121,9 @@ pub fn parse_status(text: &str) -> Result<StatusFields, String> {
             "SigPnd" => sig = u64::from_str_radix(value, 16).ok(),
             "ShdPnd" => shd = u64::from_str_radix(value, 16).ok(),
             "NSpid" => ns_pid = value.split_whitespace().last().and_then(|v| v.parse().ok()),
+            "CoreDumping" => core_dumping = Some(value == "1"),
+            "RssAnon" => rss_anon = kb(value),
+            "RssShmem" => rss_shmem = kb(value),
             _ => {}
         }
     }
@@ -122,6 +139,8 @@ pub fn parse_status(text: &str) -> Result<StatusFields, String> {
         sig_pending: sig.ok_or("no SigPnd line")?,
         shared_sig_pending: shd.ok_or("no ShdPnd line")?,
         ns_pid,
+        core_dumping,
+        mem_anon_bytes: rss_anon.map(|a: u64| a.saturating_add(rss_shmem.unwrap_or(0))),
     })
 }
 
@@ -234,8 +253,29 @@ mod tests {
         );
         assert_eq!(s.shared_sig_pending, 1 << 8);
         assert_eq!(s.cap_eff, 0x1fffeffffff);
+        assert_eq!(
+            (s.core_dumping, s.mem_anon_bytes),
+            (None, None),
+            "a kernel thread's"
+        );
         let cut = &full[..full.find("Threads").unwrap()];
         assert_eq!(parse_status(cut), Err("no Threads line".to_string()));
+        // The captured container process's status: RssAnon + RssShmem, CoreDumping 0.
+        let captured = include_str!("../../../../tests/fixtures/healthy/root/proc/4824/status");
+        let c = parse_status(captured).unwrap();
+        assert_eq!(c.core_dumping, Some(false));
+        let shmem: u64 = captured
+            .lines()
+            .find_map(|l| l.strip_prefix("RssShmem:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        assert_eq!(c.mem_anon_bytes, Some((108 + shmem) * 1024));
+        let dumping = full.replace("Threads:", "CoreDumping:\t1\nRssAnon:\t  2048 kB\nThreads:");
+        let d = parse_status(&dumping).unwrap();
+        assert_eq!(
+            (d.core_dumping, d.mem_anon_bytes),
+            (Some(true), Some(2 << 20))
+        );
         assert!(parse_status("garbage").is_err());
     }
 

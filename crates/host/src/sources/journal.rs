@@ -40,8 +40,8 @@ fn open(fs: &dyn HostFs) -> Result<sdjournal::Journal, Unavailable> {
         .map_err(|e| Unavailable::new("var/log/journal", Kind::Other, format!("journal: {e}")))
 }
 
-/// MESSAGE as text; `_SYSTEMD_UNIT`, `_PID`, `_COMM`, `SYSLOG_IDENTIFIER`, `_TRANSPORT` as
-/// fields.
+/// MESSAGE as text; `_SYSTEMD_UNIT`, `_PID`, `_COMM`, `SYSLOG_IDENTIFIER`, `_TRANSPORT` and
+/// `UNIT` (the unit systemd's own messages are about) as fields.
 fn to_record(get: impl Fn(&str) -> Option<Vec<u8>>, realtime_usec: u64) -> Option<LogRecord> {
     let msg = get("MESSAGE")?;
     let (text, cut) = line_text(&msg);
@@ -55,6 +55,7 @@ fn to_record(get: impl Fn(&str) -> Option<Vec<u8>>, realtime_usec: u64) -> Optio
         "_COMM",
         "SYSLOG_IDENTIFIER",
         "_TRANSPORT",
+        "UNIT",
     ] {
         if let Some(v) = get(key) {
             r.fields

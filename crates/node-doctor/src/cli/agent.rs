@@ -13,6 +13,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<u8> {
         state_dir: args.state_dir.clone(),
         kubeconfig: args.kubeconfig.clone(),
         no_kubernetes: args.no_kubernetes,
+        remove_conditions: args.remove_conditions,
         version: env!("CARGO_PKG_VERSION").to_string(),
         revision: option_env!("NODE_DOCTOR_REVISION")
             .unwrap_or("unknown")

@@ -70,6 +70,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<u8> {
             .since
             .map(|d| now.saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
         time_format: args.time_format.into(),
+        strip_prefix: !args.no_strip_prefix,
         ..Options::default()
     };
     let mut monitor = Monitor::new(host, set, &sources, opts);

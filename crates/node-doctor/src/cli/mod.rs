@@ -7,6 +7,7 @@ pub mod logs;
 pub mod output;
 pub mod settings;
 pub mod snapshot;
+pub mod sysctl;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -52,6 +53,66 @@ pub enum Command {
         /// Check id, as listed by `node-doctor checks`.
         id: String,
     },
+    /// Sysctls: namespaced or global, the kubelet's safe list, runc; lint manifests.
+    Sysctl(SysctlArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SysctlArgs {
+    #[command(subcommand)]
+    pub command: SysctlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SysctlCommand {
+    /// Namespaced or global on the kernel, settable in a child network namespace, in the
+    /// kubelet's safe list (with the kernel gate it applies), what runc says, and what setting
+    /// it from a pod does.
+    Explain(SysctlExplainArgs),
+    /// Lint KubeletConfiguration (allowedUnsafeSysctls) and Pod/workload YAML
+    /// (securityContext.sysctls, privileged containers running `sysctl -w`); multi-document,
+    /// `-` for standard input.
+    #[command(after_help = EXIT_CODES)]
+    Lint(SysctlLintArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SysctlTarget {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// The Kubernetes release to judge for ("1.29", "v1.32.1"); default: the node's kubelet
+    /// package (dpkg) under --root, else (lint) the newest release known.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// The kernel to judge for ("6.1", "5.4.0-1045-aws"); default: the node's
+    /// (`/proc/sys/kernel/osrelease` under --root).
+    #[arg(long, value_name = "VERSION")]
+    pub kernel_version: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SysctlExplainArgs {
+    /// Sysctl names (`vm.max_map_count`, `net/ipv4/ip_forward`).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub target: SysctlTarget,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SysctlLintArgs {
+    /// YAML files (`-`: standard input).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: SysctlTarget,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 when an issue is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,6 +193,10 @@ pub struct AgentArgs {
     /// Metrics only: no API server (e.g. under systemd on a plain host).
     #[arg(long)]
     pub no_kubernetes: bool,
+    /// Uninstall: take node-doctor's conditions off the Node (an empty apply under each of
+    /// its field managers, so other managers' conditions stay) and exit.
+    #[arg(long, conflicts_with = "no_kubernetes")]
+    pub remove_conditions: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,6 +222,10 @@ pub struct LogsArgs {
     /// Timestamp at the start of each line of file sources.
     #[arg(long, value_enum, default_value_t = TimeFormatArg::None)]
     pub time_format: TimeFormatArg,
+    /// Match file lines whole: do not strip their syslog/kernel prefix (`Nov 22 19:20:17
+    /// host kernel: [ 12.3] `) before the rules see the message.
+    #[arg(long)]
+    pub no_strip_prefix: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Exit 1 when a finding is at or above this severity.

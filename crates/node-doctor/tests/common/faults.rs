@@ -123,6 +123,31 @@ pub fn container_shaped(tag: &str) -> (String, String, String) {
     )
 }
 
+/// Sets a `limit`-byte v1 memory limit on `limit_at` (the leaf or one of its ancestors),
+/// runs python in `cg`'s leaf allocating far more, and returns its pid once the kernel
+/// OOM-killed it: the real `oom-kill:` line in the kernel ring, `oom_memcg` naming
+/// `limit_at`.
+pub fn oom_kill_in(cg: &mut CgroupGuard, limit_at: &Path, limit: u64) -> i64 {
+    std::fs::write(limit_at.join("memory.limit_in_bytes"), limit.to_string()).unwrap();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$1" -c 'b = bytearray(256 << 20)'"#)
+        .arg(cg.leaf())
+        .arg(python3())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i64;
+    cg.children.push(child);
+    let status = cg.children.last_mut().unwrap().wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "OOM-killed"
+    );
+    pid
+}
+
 /// The real python3 interpreter (not a version-manager shim, which forks shell scripts
 /// and would count against a small pids limit or show up as extra processes).
 pub fn python3() -> &'static Path {
@@ -257,6 +282,61 @@ pub fn freezer_mount() -> Option<PathBuf> {
         .v1_mounts
         .get("freezer")
         .map(PathBuf::from)
+}
+
+/// A host root whose `proc` is the host's procfs (bind-mounted, as `/host` is in a
+/// DaemonSet) with a tmpfs at `<root>/<rel>`; both unmounted on drop (the tmpfs first).
+pub struct TmpfsRoot {
+    pub mount: PathBuf,
+    proc_: PathBuf,
+    root: tempfile::TempDir,
+}
+
+impl TmpfsRoot {
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+}
+
+impl Drop for TmpfsRoot {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+        let _ = Command::new("umount").arg(&self.proc_).status();
+    }
+}
+
+pub fn tmpfs_root(rel: &str, options: &str) -> TmpfsRoot {
+    let root = tempfile::tempdir().unwrap();
+    // The host's proc, so the mount table (and processes, sysctls) are read as on a node. A
+    // bind mount, not a symlink: symlinks under a root resolve inside it.
+    let proc_ = root.path().join("proc");
+    std::fs::create_dir(&proc_).unwrap();
+    let bound = Command::new("mount")
+        .args(["--bind", "/proc"])
+        .arg(&proc_)
+        .status()
+        .unwrap();
+    assert!(bound.success(), "bind-mount /proc");
+    let mount = root.path().join(rel);
+    std::fs::create_dir_all(&mount).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    let guard = TmpfsRoot { mount, proc_, root };
+    assert!(ok.success(), "mount tmpfs");
+    guard
+}
+
+/// Processes whose `comm` is `comm` now.
+pub fn pids_with_comm(comm: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == comm))
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// Mount points at or below `dir`, from our mount table.

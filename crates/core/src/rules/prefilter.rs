@@ -1,0 +1,356 @@
+//! What lets the monitor search a whole buffer instead of running the rules on every line
+//! (ripgrep's approach): for each rule, a filter that matches at least wherever the rule does,
+//! built from the rule's parsed pattern (regex-syntax's HIR):
+//!
+//! - the pattern **relaxed**: assertions (`^`, `$`, `\A`, `\z`, `\b`) dropped and groups
+//!   uncaptured. Dropping a constraint only lets more text match, so where the relaxed pattern
+//!   matches nowhere in a line, the rule cannot match the line's message either — which is a
+//!   part of the line (the syslog prefix stripped, NPD's `message` extracted, whitespace
+//!   trimmed);
+//! - its **required literals**: strings one of which every match contains (`Killed process `,
+//!   `blocked for more than `, the strings runs of fixed parts spell: `I/O error, dev `,
+//!   `critical medium error, dev `). When every rule has some, the filter is a multi-literal
+//!   search (aho-corasick's Teddy, SIMD), each literal cut to the suffix starting at its
+//!   rarest 4 bytes (Teddy's fingerprint); otherwise it is the union of the relaxed patterns
+//!   in one lazy DFA.
+//!
+//! Only the lines a filter finds are decoded and run through the rules themselves.
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// Parses `pattern` as the rules compile it (bytes, ASCII classes: Go RE2's semantics).
+pub(super) fn parse(pattern: &str) -> Result<Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| e.to_string())
+}
+
+/// The pattern without assertions and capture groups: a superset of what it matches.
+pub(super) fn relax(h: Hir) -> Hir {
+    match h.into_kind() {
+        HirKind::Empty | HirKind::Look(_) => Hir::empty(),
+        HirKind::Literal(l) => Hir::literal(l.0),
+        HirKind::Class(c) => Hir::class(c),
+        HirKind::Capture(c) => relax(*c.sub),
+        HirKind::Repetition(mut r) => {
+            r.sub = Box::new(relax(*r.sub));
+            Hir::repetition(r)
+        }
+        HirKind::Concat(v) => Hir::concat(v.into_iter().map(relax).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.into_iter().map(relax).collect()),
+    }
+}
+
+/// Most literals a rule's requirement may list (an alternation of many words is better
+/// served by the DFA).
+const MAX_LITERALS: usize = 64;
+/// Shortest literal worth searching for: shorter ones occur on most lines (and Teddy, the
+/// SIMD search, fingerprints a literal's first 4 bytes).
+pub(super) const MIN_LITERAL: usize = 4;
+
+/// Literals one of which every match of `h` contains; `None` when none is known.
+pub(super) fn required(h: &Hir) -> Option<Vec<Vec<u8>>> {
+    match h.kind() {
+        HirKind::Literal(l) => Some(vec![l.0.to_vec()]),
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        // The best of the parts' requirements, and of the strings runs of exact parts
+        // spell together (`(?:I/O|critical medium) error, dev ` requires "I/O error, dev "
+        // or "critical medium error, dev ", rarer than " error, dev " alone); the first of
+        // equally good ones.
+        HirKind::Concat(subs) => {
+            let exacts: Vec<Option<Vec<Vec<u8>>>> = subs.iter().map(exact).collect();
+            let mut cands: Vec<Vec<Vec<u8>>> = subs.iter().filter_map(required).collect();
+            for start in 0..exacts.len() {
+                let mut acc: Option<Vec<Vec<u8>>> = None;
+                for e in exacts.get(start..).unwrap_or(&[]) {
+                    let Some(e) = e else { break };
+                    acc = Some(match acc {
+                        None => e.clone(),
+                        Some(a) => match product(&a, e) {
+                            Some(p) => p,
+                            None => break,
+                        },
+                    });
+                    if let Some(a) = &acc {
+                        cands.push(a.clone());
+                    }
+                }
+            }
+            cands.into_iter().fold(None, |best, set| match best {
+                Some(b) if score(&b) >= score(&set) => Some(b),
+                _ => Some(set),
+            })
+        }
+        HirKind::Alternation(subs) => {
+            let mut all = Vec::new();
+            for s in subs {
+                all.extend(required(s)?);
+                if all.len() > MAX_LITERALS {
+                    return None;
+                }
+            }
+            Some(all)
+        }
+        // A small class of single bytes (`[Nn]`) is a requirement too, but a weak one; the
+        // concatenation around it usually holds a better literal.
+        _ => None,
+    }
+}
+
+/// The strings `h` matches, when it matches only a few fixed ones.
+fn exact(h: &Hir) -> Option<Vec<Vec<u8>>> {
+    match h.kind() {
+        HirKind::Empty => Some(vec![Vec::new()]),
+        HirKind::Literal(l) => Some(vec![l.0.to_vec()]),
+        HirKind::Capture(c) => exact(&c.sub),
+        HirKind::Alternation(subs) => {
+            let mut all = Vec::new();
+            for s in subs {
+                all.extend(exact(s)?);
+                if all.len() > MAX_LITERALS {
+                    return None;
+                }
+            }
+            Some(all)
+        }
+        HirKind::Concat(subs) => subs
+            .iter()
+            .try_fold(vec![Vec::new()], |acc, s| product(&acc, &exact(s)?)),
+        _ => None,
+    }
+}
+
+/// Every string of `a` followed by every string of `b`, if not too many.
+fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    if a.len().saturating_mul(b.len()) > MAX_LITERALS {
+        return None;
+    }
+    let mut out = Vec::with_capacity(a.len().saturating_mul(b.len()));
+    for x in a {
+        for y in b {
+            let mut s = x.clone();
+            s.extend_from_slice(y);
+            out.push(s);
+        }
+    }
+    Some(out)
+}
+
+/// How good a requirement is for a search: long literals are rare in logs (up to a point:
+/// past 16 bytes length hardly matters), few literals keep the search fast (Teddy takes 64
+/// at most); a literal shorter than [`MIN_LITERAL`] is nearly useless. Ties go to the longer.
+fn score(set: &[Vec<u8>]) -> (i64, usize) {
+    let short = shortest(set);
+    if short < MIN_LITERAL {
+        return (
+            i64::try_from(short).unwrap_or(0).saturating_sub(1000),
+            short,
+        );
+    }
+    let len = i64::try_from(short.min(16)).unwrap_or(16);
+    let key = len
+        .saturating_mul(10)
+        .saturating_sub(i64::try_from(set.len()).unwrap_or(i64::MAX));
+    (key, short)
+}
+
+/// The length of the shortest literal of a set.
+pub(super) fn shortest(set: &[Vec<u8>]) -> usize {
+    set.iter().map(Vec::len).min().unwrap_or(0)
+}
+
+/// The names of the pattern's named groups.
+pub(super) fn capture_names(h: &Hir, out: &mut Vec<String>) {
+    match h.kind() {
+        HirKind::Capture(c) => {
+            if let Some(n) = &c.name {
+                out.push(n.to_string());
+            }
+            capture_names(&c.sub, out);
+        }
+        HirKind::Repetition(r) => capture_names(&r.sub, out),
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            for s in v {
+                capture_names(s, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// How common a byte is in log text, roughly (higher: more common): spaces and lowercase
+/// letters everywhere, digits and `:./-=` in every stamp and path, upper case and most
+/// punctuation rare.
+fn rank(b: u8) -> u32 {
+    match b {
+        b' ' => 255,
+        b'e' => 230,
+        b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 210,
+        b'0'..=b'9' => 180,
+        b'a'..=b'z' => 160,
+        b':' | b'.' | b'/' => 160,
+        b'-' | b'=' | b',' | b'"' | b'_' => 130,
+        b'(' | b')' | b'[' | b']' => 110,
+        b'A'..=b'Z' => 70,
+        _ => 60,
+    }
+}
+
+/// The part of a required literal a buffer search should look for: a suffix (any part of a
+/// required literal is required too) whose first 4 bytes — the fingerprint Teddy checks
+/// before it verifies — are the rarest in log text, keeping 12 bytes or more so the suffix
+/// stays selective. A literal starting with a space or a common word would send the search
+/// to verify at nearly every word of every line.
+pub(super) fn rare_window(lit: &[u8]) -> Vec<u8> {
+    const FP: usize = 4;
+    const KEEP: usize = 12;
+    let last = lit.len().saturating_sub(KEEP.max(FP).min(lit.len()));
+    let cost = |s: usize| -> u32 {
+        lit.get(s..s.saturating_add(FP))
+            .map_or(u32::MAX, |w| w.iter().map(|&b| rank(b)).sum())
+    };
+    let best = (0..=last).min_by_key(|&s| (cost(s), s)).unwrap_or(0);
+    lit.get(best..).unwrap_or(lit).to_vec()
+}
+
+/// Whether `h` can match a newline (then a match may span lines).
+pub(super) fn can_match_newline(h: &Hir) -> bool {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(l) => l.0.contains(&b'\n'),
+        HirKind::Class(Class::Bytes(c)) => c.ranges().iter().any(|r| {
+            let (a, b) = (r.start(), r.end());
+            a <= b'\n' && b'\n' <= b
+        }),
+        HirKind::Class(Class::Unicode(c)) => c.ranges().iter().any(|r| {
+            let (a, b) = (r.start(), r.end());
+            a <= '\n' && '\n' <= b
+        }),
+        HirKind::Capture(c) => can_match_newline(&c.sub),
+        HirKind::Repetition(r) => can_match_newline(&r.sub),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(can_match_newline),
+    }
+}
+
+/// For a pattern spanning `span` lines (`a\nb`): the part that must match within the last
+/// line, when the pattern's shape proves it — a top-level concatenation whose only ways of
+/// matching a newline are exactly `span - 1` literal newlines. `None` otherwise (the rule
+/// then has no filter and every line is run through it).
+pub(super) fn last_line(relaxed: &Hir, span: usize) -> Option<Hir> {
+    let HirKind::Concat(subs) = relaxed.kind() else {
+        return None;
+    };
+    let mut newlines = 0usize;
+    let mut last = None;
+    for (i, s) in subs.iter().enumerate() {
+        match s.kind() {
+            HirKind::Literal(l) if l.0.contains(&b'\n') => {
+                newlines = newlines.saturating_add(l.0.iter().filter(|&&b| b == b'\n').count());
+                last = Some(i);
+            }
+            _ if can_match_newline(s) => return None,
+            _ => {}
+        }
+    }
+    if newlines.saturating_add(1) != span {
+        return None;
+    }
+    let i = last?;
+    let HirKind::Literal(l) = subs.get(i)?.kind() else {
+        return None;
+    };
+    let cut = l.0.iter().rposition(|&b| b == b'\n')?;
+    let mut rest = vec![Hir::literal(l.0.get(cut.saturating_add(1)..)?.to_vec())];
+    rest.extend(subs.get(i.saturating_add(1)..)?.iter().cloned());
+    Some(Hir::concat(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(p: &str) -> Option<Vec<String>> {
+        required(&relax(parse(p).unwrap())).map(|v| {
+            v.into_iter()
+                .map(|l| String::from_utf8(l).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn required_literals_of_real_rules() {
+        assert_eq!(
+            req(r"task (?P<comm>.+):(?P<pid>\d+) blocked for more than \d+ seconds").unwrap(),
+            vec![" blocked for more than "]
+        );
+        let mut alt = req(r"(?:^|kernel: |Out of memory: )Killed process (?P<pid>\d+)").unwrap();
+        alt.sort();
+        assert_eq!(alt, vec!["Killed process "]);
+        let mut two = req(r"Buffer I/O error on dev|I/O error, dev \S+").unwrap();
+        two.sort();
+        assert_eq!(two, vec!["Buffer I/O error on dev", "I/O error, dev "]);
+        assert_eq!(req(r"\d+ errors?"), Some(vec![" error".to_string()]));
+        assert_eq!(
+            req(r"(?i)remounting"),
+            None,
+            "case-insensitive: classes only"
+        );
+        assert_eq!(req(r"a*"), None);
+    }
+
+    #[test]
+    fn fixed_parts_spell_rarer_literals_and_searches_start_at_rare_bytes() {
+        let mut io = req(r"(?:^|: )(?:I/O|critical medium) error, dev (?P<d>\S+), sector").unwrap();
+        io.sort();
+        assert_eq!(io, vec!["I/O error, dev ", "critical medium error, dev "]);
+        // A suffix of 12 bytes or more: found in no line the whole literal is not in.
+        for (lit, noise) in [
+            (
+                &b"has been shut down"[..],
+                &b"nf_conntrack: default automatic helper assignment has been turned off"[..],
+            ),
+            (
+                b": resource temporarily unavailable",
+                b"IPVS: rr: TCP 10.96.0.42:443 - no destination available",
+            ),
+        ] {
+            let w = rare_window(lit);
+            assert!(lit.ends_with(&w) && w.len() >= 12.min(lit.len()), "{w:?}");
+            assert!(
+                memchr::memmem::find(noise, &w).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(&w)
+            );
+        }
+        assert_eq!(rare_window(b"BUG: "), b"BUG: ".to_vec());
+    }
+
+    #[test]
+    fn relaxing_drops_anchors_so_a_prefixed_line_still_matches() {
+        let relaxed = relax(parse(r"^Killed process \d+\z").unwrap());
+        let re = regex_automata::meta::Regex::builder()
+            .build_from_hir(&relaxed)
+            .unwrap();
+        assert!(re.is_match("Nov 22 19:20:17 node kernel: Killed process 12 (x)"));
+    }
+
+    #[test]
+    fn the_last_line_of_a_multi_line_pattern() {
+        let h = relax(
+            parse(r"Hardware error from APEI Generic Hardware Error Source: \d+\n.*event severity: fatal")
+                .unwrap(),
+        );
+        let last = last_line(&h, 2).unwrap();
+        let re = regex_automata::meta::Regex::builder()
+            .build_from_hir(&last)
+            .unwrap();
+        assert!(re.is_match("{1}[Hardware Error]: event severity: fatal"));
+        assert!(!re.is_match("Hardware error from APEI Generic Hardware Error Source: 0"));
+        // `\s` may match the newline itself: the shape proves nothing.
+        assert!(last_line(&relax(parse(r"a\s+\nb").unwrap()), 2).is_none());
+    }
+}
