@@ -3,7 +3,7 @@
 //! and containerd's downloads in progress (content ingests).
 
 use super::kubelet::{cmdline, rel};
-use crate::fs::{EntryKind, HostFs, SYSCTL_CAP, read_string};
+use crate::fs::{EntryKind, HostFs, SYSCTL_CAP, read_string, resolve_in_root};
 use node_doctor_core::kubelet::{Origin, effective, endpoint_path, flags};
 use node_doctor_core::model::process::Process;
 use node_doctor_core::model::runtime::{
@@ -132,9 +132,16 @@ pub fn read(
         daemons,
         ..Runtime::default()
     };
+    // The socket as the host resolves it: its symlinks resolved inside the host root
+    // (`/var/run` is a link to `/run` on most hosts; from a DaemonSet the kernel would
+    // follow it into the agent's own /run). connect() then needs no write access to the
+    // mount: a read-only hostPath (the DaemonSet's /host) refuses creating files, not
+    // connecting to a socket (unix_find_bsd checks MAY_WRITE on the inode, and a read-only
+    // mount or superblock refuses writes to files, directories and links only).
+    let socket = resolve_in_root(fs, rel(&endpoint)).unwrap_or_else(|_| rel(&endpoint).into());
     // Probe only a socket that exists (or that a daemon or the kubelet named): a node
     // without a runtime is not a hung runtime.
-    let exists = matches!(fs.entry_kind(rel(&endpoint)), Ok(EntryKind::Other));
+    let exists = matches!(fs.entry_kind(&socket), Ok(EntryKind::Other));
     let mut workloads = None;
     let mut fallback_reason = None;
     if let Some(rec) = kernel.cri_recording() {
@@ -155,7 +162,7 @@ pub fn read(
             budget = budget.min(d);
         }
         let r = crate::cri::probe(
-            fs.real_path(rel(&endpoint)),
+            fs.real_path(&socket),
             &endpoint,
             &chosen_by,
             CRI_CALL_TIMEOUT,
@@ -301,4 +308,52 @@ pub fn from_log_dirs(fs: &dyn HostFs, pods_dir: &str) -> Workloads {
         }
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+    use crate::kernel::RealKernel;
+    use node_doctor_core::model::CallOutcome;
+
+    /// The kubelet's endpoint through the host's `/var/run -> /run`, from a reader whose
+    /// host root is a directory (the DaemonSet's /host): the probe connects to the socket
+    /// in the root's /run (a listener that accepts and never answers: Version times out)
+    /// instead of following the link into the reader's own /run (no such socket there).
+    #[test]
+    fn the_cri_socket_is_reached_through_the_host_roots_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("run/nd-test-containerd")).unwrap();
+        std::fs::create_dir_all(dir.path().join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", dir.path().join("var/run")).unwrap();
+        let sock = dir.path().join("run/nd-test-containerd/containerd.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let held = std::thread::spawn(move || listener.accept().map(|(c, _)| c));
+        let fs = RealFs::new(dir.path()).unwrap();
+        let kernel = RealKernel::new(dir.path());
+        let endpoint = "unix:///var/run/nd-test-containerd/containerd.sock";
+        let kubelet = Kubelet {
+            pid: Some(4242),
+            args: Some(vec![
+                "/usr/bin/kubelet".into(),
+                format!("--container-runtime-endpoint={endpoint}"),
+            ]),
+            ..Kubelet::default()
+        };
+        let (rt, _) = read(
+            &fs,
+            &kernel,
+            &[],
+            Some(&kubelet),
+            Some(Instant::now() + Duration::from_millis(700)),
+        );
+        let cri = rt.cri.unwrap();
+        assert_eq!(cri.endpoint, "/var/run/nd-test-containerd/containerd.sock");
+        assert_eq!(cri.calls[0].outcome, CallOutcome::Timeout, "{cri:?}");
+        assert!(
+            held.join().unwrap().is_ok(),
+            "the listener was connected to"
+        );
+    }
 }
