@@ -65,6 +65,22 @@ fn timed(s: &mut Snapshot, id: &str, deadline: Option<Instant>, f: impl FnOnce(&
         .insert(id.to_string(), t.elapsed().as_secs_f64() * 1000.0);
 }
 
+/// Adds the kubelet's and the runtime's log lines to `s` from `tail`, timed as the
+/// `daemon_logs` collector: the agent follows them from one collection to the next (it
+/// collects with `needs.daemon_logs` off, then calls this) instead of reading the last hour
+/// again at every collection. `s` must hold the process scan (the daemons' stderr files).
+pub fn daemon_logs_followed(
+    host: &Host,
+    s: &mut Snapshot,
+    tail: &mut daemon_logs::Tail,
+    deadline: Option<Instant>,
+) {
+    timed(s, "daemon_logs", deadline, |s| {
+        let logs = tail.read(&*host.fs, s.process_list(), s.collected_at_ms);
+        s.daemon_logs = Some(logs);
+    });
+}
+
 /// Reads one snapshot of what `needs` asks for. Never fails: what cannot be read is listed
 /// in `unavailable` (and the process scan's `problems`). Reads that block past `deadline`
 /// are abandoned and reported.

@@ -79,10 +79,16 @@ pub struct JournalLines {
 impl JournalLines {
     /// Writes `(unit, message, seconds ago)` entries.
     pub fn write(entries: &[(&str, &str, u64)]) -> JournalLines {
+        Self::write_under(Path::new("/"), entries)
+    }
+
+    /// The same into the journal of the host root `root` (`<root>/var/log/journal`), as a
+    /// file of its own each call (journald's tools read every file of the directory).
+    pub fn write_under(root: &Path, entries: &[(&str, &str, u64)]) -> JournalLines {
         let machine = std::fs::read_to_string("/etc/machine-id")
             .map(|m| m.trim().to_string())
             .unwrap_or_else(|_| "0123456789abcdef0123456789abcdef".into());
-        let dir = Path::new("/var/log/journal").join(&machine);
+        let dir = root.join("var/log/journal").join(&machine);
         let made_dir = (!dir.exists()).then(|| dir.clone());
         std::fs::create_dir_all(&dir).unwrap();
         let now = std::time::SystemTime::now()
@@ -102,7 +108,12 @@ impl JournalLines {
         let tmp = tempfile::tempdir().unwrap();
         let input = tmp.path().join("export.txt");
         std::fs::write(&input, export).unwrap();
-        let file = dir.join(format!("node-doctor-test-{}.journal", std::process::id()));
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = dir.join(format!(
+            "node-doctor-test-{}-{n}.journal",
+            std::process::id()
+        ));
         let _ = std::fs::remove_file(&file);
         let st = Command::new("/lib/systemd/systemd-journal-remote")
             .arg("-o")
