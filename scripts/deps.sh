@@ -17,8 +17,13 @@ set -euo pipefail
 #                rootfs; containerd is started by the test with everything under a temp dir)
 #   systemd-journal-remote
 #              - writes real journal files from export-format input for the journal tests
+#   docker-registry
+#              - a real registry on loopback for the slow image pull test (live_cri.rs; the
+#                test starts it on a free port with its storage in a temp dir)
+#   gcc        - compiles the kubelet-shaped process of the kubelet tests (a program named
+#                kubelet that takes real kubelet flags)
 #   ripgrep    - rg, the log benchmark's baseline (bench/logs: the same patterns, `rg -c`)
-packages=(procps time util-linux python3 fuse3 containerd runc busybox-static systemd-journal-remote ripgrep)
+packages=(procps time util-linux python3 fuse3 containerd runc busybox-static systemd-journal-remote docker-registry gcc ripgrep)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -40,6 +40,13 @@ pub fn estimate_bytes(s: &Snapshot) -> usize {
             .map(|r| r.text.len().saturating_add(96))
             .sum()
     });
+    let daemon_logs = s.daemon_logs.iter().flatten().map(|d| {
+        d.records
+            .iter()
+            .map(|r| r.text.len().saturating_add(96))
+            .sum::<usize>()
+    });
+    let log = daemon_logs.fold(log, usize::saturating_add);
     let pids = s.cgroups.as_ref().map_or(0, |c| {
         c.pids.iter().map(|p| p.path.len().saturating_add(64)).sum()
     });
@@ -60,6 +67,22 @@ impl History {
     }
 
     pub fn push(&mut self, s: Arc<Snapshot>) {
+        if s.daemon_logs.is_some() {
+            // The checks read the kubelet's and the runtime's log lines in the newest sample
+            // that has them (`History::current`); earlier samples keep the counts, not the
+            // lines (up to MAX_DAEMON_LINES a daemon, mostly the same lines again).
+            for old in &mut self.samples {
+                let held = old
+                    .daemon_logs
+                    .as_ref()
+                    .is_some_and(|l| l.iter().any(|d| !d.records.is_empty()));
+                if held {
+                    for d in Arc::make_mut(old).daemon_logs.iter_mut().flatten() {
+                        d.records = Vec::new();
+                    }
+                }
+            }
+        }
         self.samples.push(s);
         while self.samples.len() > self.max_samples
             || (self.bytes() > self.max_bytes && self.samples.len() > 2)
@@ -135,6 +158,9 @@ fn has(s: &Snapshot, n: &Needs) -> bool {
         && (!n.filesystems || s.filesystems.is_some())
         && (!n.kernel_log || s.kernel_log.is_some())
         && (!n.packages || s.runtime_packages.is_some())
+        && (!n.runtime || s.runtime.is_some())
+        && (!n.kubelet || s.kubelet.is_some())
+        && (!n.daemon_logs || s.daemon_logs.is_some())
         && (!n.coredump || s.coredump.is_some())
         && (!n.deleted_files || s.deleted_open.is_some())
         && (!n.sysctl_conf || s.sysctl_conf.is_some())
@@ -193,5 +219,39 @@ mod tests {
         };
         assert_eq!(h.for_needs(&needs).len(), 2);
         assert_eq!(h.for_needs(&Needs::NONE).len(), 3);
+    }
+
+    #[test]
+    fn only_the_newest_sample_with_daemon_logs_holds_their_lines() {
+        use node_doctor_core::model::{DaemonLog, LogRecord};
+        let with_logs = |ms: u64| {
+            Arc::new(Snapshot {
+                collected_at_ms: ms,
+                processes: Some(Vec::new()),
+                daemon_logs: Some(vec![DaemonLog {
+                    daemon: "kubelet".into(),
+                    lines: 3,
+                    records: vec![LogRecord::text("PLEG is not healthy"); 3],
+                    ..DaemonLog::default()
+                }]),
+                ..Snapshot::default()
+            })
+        };
+        let mut h = History::new(10, usize::MAX);
+        h.push(with_logs(0));
+        let one = h.bytes();
+        h.push(at(5));
+        h.push(with_logs(10));
+        let needs = Needs {
+            daemon_logs: true,
+            ..Needs::NONE
+        };
+        let s = h.for_needs(&needs);
+        assert_eq!(s.len(), 2, "both still count as having read them");
+        let logs = |s: &Snapshot| s.daemon_logs.as_ref().unwrap()[0].clone();
+        assert!(logs(s[0]).records.is_empty());
+        assert_eq!(logs(s[0]).lines, 3, "the counts stay");
+        assert_eq!(logs(s[1]).records.len(), 3);
+        assert!(one > 4096, "the lines are counted in the estimate");
     }
 }

@@ -29,6 +29,7 @@ use node_doctor_core::finding::{Finding, RuleKind, Severity};
 use node_doctor_core::model::{Recording, Snapshot, Source};
 use node_doctor_core::rules::{RuleSet, RuleSpec, npd, pack};
 use node_doctor_host::Host;
+use node_doctor_host::collect::daemon_logs;
 use node_doctor_host::logmon::{self, Monitor};
 use publish::{Desired, EventSpec, Kube, event_sender, publisher};
 use server::Shared;
@@ -230,6 +231,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         state_dir,
         desired_tx,
         collecting: Arc::new(AtomicBool::new(false)),
+        daemon_logs: Arc::new(Mutex::new(daemon_logs::Tail::new())),
         last_lines: BTreeMap::new(),
         log_modes: BTreeMap::new(),
         node_uid: None,
@@ -418,6 +420,8 @@ struct Engine {
     state_dir: StateDir,
     desired_tx: watch::Sender<Desired>,
     collecting: Arc<AtomicBool>,
+    /// The kubelet's and the runtime's log lines, followed from one collection to the next.
+    daemon_logs: Arc<Mutex<daemon_logs::Tail>>,
     last_lines: BTreeMap<String, u64>,
     /// How each log source is read, as last logged.
     log_modes: BTreeMap<String, String>,
@@ -519,12 +523,30 @@ impl Engine {
         }
         let mut needs = Needs::of(&due);
         needs.kernel_log = false;
+        // The kubelet's and the runtime's own log lines (pleg-unhealthy,
+        // kubelet-api-throttling, image-pull-serialized) are followed, not read again:
+        // each collection reads what the journal unit or the daemon's stderr file gained
+        // since the previous one. The log monitor does not carry them: the checks judge
+        // the lines themselves, in the snapshot, as `check` and a replay do.
+        let follow_daemon_logs = std::mem::replace(&mut needs.daemon_logs, false);
+        let tail = self.daemon_logs.clone();
         let host = self.host.clone();
         let deadline = Instant::now() + Duration::from_millis(self.settings.collect_deadline_ms);
         let flag = self.collecting.clone();
         flag.store(true, Ordering::Relaxed);
         let collect = tokio::task::spawn_blocking(move || {
-            let s = node_doctor_host::collect::collect(&host, &needs, Some(deadline));
+            let mut s = node_doctor_host::collect::collect(&host, &needs, Some(deadline));
+            if follow_daemon_logs {
+                let mut tail = tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                node_doctor_host::collect::daemon_logs_followed(
+                    &host,
+                    &mut s,
+                    &mut tail,
+                    Some(deadline),
+                );
+            }
             flag.store(false, Ordering::Relaxed);
             s
         });

@@ -64,6 +64,14 @@ pub struct Finding {
     /// For findings from log rules: which rule matched, how often, when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogMatch>,
+    /// Keys of findings of the same run that explain this one (its causes), nearest first:
+    /// `runc-init-hang/process:...` for a `pleg-unhealthy` finding. Set by the causal
+    /// post-pass ([`crate::causes`]), never by a check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<String>,
+    /// The reverse: keys of findings of the same run this one explains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explains: Vec<String>,
 }
 
 impl Finding {
@@ -294,12 +302,15 @@ pub struct Subject {
     /// A container image reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// The pod's namespace and name, where a line names them (kubelet's `pod="ns/name"`).
+    /// The pod's namespace and name: from the CRI or the kubelet's log directories
+    /// ([`crate::names`]), or where a log line names them (kubelet's `pod="ns/name"`);
+    /// absent when nothing named it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
-    /// The container's name in its pod spec (kubelet's `containerName="web"`).
+    /// The container's name in its pod spec (the same sources; kubelet's
+    /// `containerName="web"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
 }
@@ -429,6 +440,22 @@ pub mod key {
         } else {
             format!("{check}/rule:{rule}/{subject}")
         }
+    }
+
+    /// A kubelet setting ("kubelet-config/setting:kubeAPIQPS").
+    pub fn setting(check: &str, name: &str) -> String {
+        format!("{check}/setting:{name}")
+    }
+
+    /// A daemon by kind ("runtime-health/daemon:containerd"): its pid changes on restart,
+    /// the problem does not.
+    pub fn daemon(check: &str, kind: &str) -> String {
+        format!("{check}/daemon:{kind}")
+    }
+
+    /// An image being pulled, by reference.
+    pub fn image(check: &str, reference: &str) -> String {
+        format!("{check}/image:{reference}")
     }
 
     /// A folded "and N more" finding.

@@ -10,6 +10,9 @@
 //! - [`knowledge`]: facts as data (sysctl namespacing, the kubelet's safe list, core dump
 //!   handlers and systemd's defaults), and `sysctl lint`;
 //! - [`rules`]: log rules (default pack, NPD configs) turning records into findings;
+//! - [`names`]: pod and container names on subjects, from the snapshot's workloads;
+//! - [`causes`]: causal chains between the findings of one run;
+//! - [`kubelet`]: the kubelet's effective configuration (flags, files, version defaults);
 //! - [`config`]: per-check settings;
 //! - [`render`]: human and JSON outputs.
 
@@ -23,12 +26,15 @@
 )]
 
 pub mod attribution;
+pub mod causes;
 pub mod checks;
 pub mod config;
 pub mod coverage;
 pub mod finding;
 pub mod knowledge;
+pub mod kubelet;
 pub mod model;
+pub mod names;
 pub mod render;
 pub mod rules;
 pub mod time;

@@ -133,6 +133,69 @@ pub fn parse_syslog_prefix(text: &str, now_ms: u64) -> Option<u64> {
     }
 }
 
+/// Parses klog's header `Lmmdd hh:mm:ss.uuuuuu` (`I1122 10:21:33.123456 1234 file.go:1]`)
+/// at the start of `text` as UTC in the year of `now_ms` (klog writes local time without a
+/// year; nodes run in UTC almost always). A time over a day ahead is last year's.
+pub fn parse_klog_prefix(text: &str, now_ms: u64) -> Option<u64> {
+    let mut f = text.split_whitespace();
+    let head = f.next()?;
+    let mut chars = head.chars();
+    if !matches!(chars.next()?, 'I' | 'W' | 'E' | 'F') {
+        return None;
+    }
+    let md = chars.as_str();
+    if md.len() != 4 || !md.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let month: u32 = md.get(..2)?.parse().ok()?;
+    let day: u32 = md.get(2..)?.parse().ok()?;
+    let clock = f.next()?;
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
+    let mut hms = hms.split(':').map(|v| v.parse::<u64>().ok());
+    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=12).contains(&month) || day == 0 || day > 31 || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let ms: u64 = frac
+        .get(..3.min(frac.len()))
+        .and_then(|m| format!("{m:0<3}").parse().ok())
+        .unwrap_or(0);
+    let at = |y: i64| -> Option<u64> {
+        let days = u64::try_from(days_from_civil(y, month, day)).ok()?;
+        days.checked_mul(86_400_000)?.checked_add(
+            h.checked_mul(3600)?
+                .checked_add(mi.checked_mul(60)?)?
+                .checked_add(se)?
+                .checked_mul(1000)?
+                .checked_add(ms)?,
+        )
+    };
+    let year = year_of(now_ms);
+    let t = at(year)?;
+    if t > now_ms.saturating_add(86_400_000) {
+        at(year.saturating_sub(1))
+    } else {
+        Some(t)
+    }
+}
+
+/// The time of a daemon's log line: logrus' `time="<RFC 3339>"` (containerd, dockerd),
+/// klog's header (kubelet), or an RFC 3339 or syslog prefix.
+pub fn parse_log_line_time(text: &str, now_ms: u64) -> Option<u64> {
+    if let Some(i) = text.find("time=\"") {
+        return text
+            .get(i.checked_add(6)?..)
+            .and_then(parse_rfc3339_prefix_quoted);
+    }
+    parse_klog_prefix(text, now_ms)
+        .or_else(|| parse_rfc3339_prefix(text))
+        .or_else(|| parse_syslog_prefix(text, now_ms))
+}
+
+fn parse_rfc3339_prefix_quoted(s: &str) -> Option<u64> {
+    parse_rfc3339_prefix(s.split('"').next()?)
+}
+
 /// Parses an RFC 3339 timestamp at the start of `text` into ms since the epoch
 /// (`2026-11-22T19:20:17.123Z`, `...+00:00`, `...+01:00`).
 pub fn parse_rfc3339_prefix(text: &str) -> Option<u64> {
@@ -213,6 +276,21 @@ mod tests {
         // Past year 9999: renders, does not panic.
         let far = rfc3339_seconds(u64::MAX);
         assert!(far.starts_with("584556") && far.ends_with('Z'), "{far}");
+    }
+
+    #[test]
+    fn klog_and_logrus_times() {
+        let now = 1_600_000_000_000; // 2020-09-13T12:26:40Z
+        assert_eq!(
+            parse_klog_prefix("I0913 12:26:40.500000 1234 server.go:1] x", now),
+            Some(now + 500)
+        );
+        assert_eq!(parse_klog_prefix("X0913 12:26:40", now), None);
+        assert_eq!(
+            parse_log_line_time(r#"time="2020-09-13T12:26:40Z" level=info msg=x"#, now),
+            Some(now)
+        );
+        assert_eq!(parse_log_line_time("no time here", now), None);
     }
 
     #[test]

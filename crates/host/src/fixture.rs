@@ -55,6 +55,10 @@ pub struct Descriptor {
     /// `stat` of `/proc/PID/fd/N` would return there.
     #[serde(default)]
     pub deleted_files: Vec<DeletedSpec>,
+    /// What the tree's CRI socket answers (calls, pods, containers): a recording of a real
+    /// runtime's answers, replayed by the runtime collector.
+    #[serde(default)]
+    pub cri: Option<node_doctor_core::model::CriRecording>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -211,6 +215,12 @@ impl PipeSizer for FixturePipes {
 }
 
 impl Kernel for FixtureKernel {
+    fn cri_recording(&self) -> Option<node_doctor_core::model::CriRecording> {
+        self.d.cri.clone()
+    }
+    fn dials_sockets(&self) -> bool {
+        false
+    }
     fn now_ms(&self) -> u64 {
         let whole_secs = self.opened.elapsed().as_secs();
         self.d

@@ -190,6 +190,58 @@ pub fn read_trimmed(fs: &dyn HostFs, rel: &str) -> Result<String, Unavailable> {
     read_string(fs, rel, SYSCTL_CAP).map(|s| s.trim_end_matches('\n').to_string())
 }
 
+/// `rel` with every symlink along it resolved inside the root, as `RESOLVE_IN_ROOT` resolves
+/// the opens above: for the one caller that must hand the kernel a path instead of an fd
+/// (connect() of a unix socket, `cri.rs`: there is no connectat). An absolute target starts
+/// again from the root — `var/run -> /run` is the host's `/run`, not the reader's own
+/// (kubeadm's endpoint is `unix:///var/run/containerd/containerd.sock`); `..` stops at the
+/// root. A component that does not exist ends the walk (the rest is kept as written: the
+/// caller's own open or connect reports it). More than 40 links (the kernel's MAXSYMLINKS)
+/// is ELOOP. Returns the resolved path relative to the root.
+pub fn resolve_in_root(fs: &dyn HostFs, rel: &str) -> Result<String, Unavailable> {
+    const MAX_LINKS: u32 = 40;
+    let mut done: Vec<String> = Vec::new();
+    let mut todo: std::collections::VecDeque<String> = rel.split('/').map(str::to_string).collect();
+    let mut links = 0u32;
+    while let Some(c) = todo.pop_front() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        done.push(c);
+        let path = done.join("/");
+        match fs.entry_kind(&path) {
+            Ok(EntryKind::Symlink) => {}
+            Ok(_) => continue,
+            Err(_) => {
+                done.extend(todo.drain(..).filter(|c| !c.is_empty() && c != "."));
+                break;
+            }
+        }
+        links = links.saturating_add(1);
+        if links > MAX_LINKS {
+            return Err(Unavailable::new(
+                rel,
+                Kind::Other,
+                format!("more than {MAX_LINKS} symbolic links resolving {rel}"),
+            ));
+        }
+        let target = fs.read_link(&path)?;
+        done.pop();
+        if target.starts_with('/') {
+            done.clear();
+        }
+        for t in target.split('/').rev() {
+            todo.push_front(t.to_string());
+        }
+    }
+    Ok(done.join("/"))
+}
+
 fn errno_unavailable(rel: &str, e: Errno) -> Unavailable {
     Unavailable::io(rel, &io::Error::from(e))
 }
@@ -825,6 +877,46 @@ mod tests {
         assert_eq!(fs.read("d", 100).unwrap_err().kind, Kind::NotRegular);
         assert_eq!(fs.read("zero", 100).unwrap_err().kind, Kind::NotFound);
         assert_eq!(fs.read("missing", 100).unwrap_err().kind, Kind::NotFound);
+    }
+
+    #[test]
+    fn paths_handed_to_the_kernel_resolve_their_symlinks_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("run/containerd")).unwrap();
+        std::fs::create_dir_all(dir.path().join("var")).unwrap();
+        // The host's /var/run -> /run: the host's /run, not the reader's.
+        symlink("/run", dir.path().join("var/run")).unwrap();
+        assert_eq!(
+            resolve_in_root(&fs, "var/run/containerd/containerd.sock").unwrap(),
+            "run/containerd/containerd.sock"
+        );
+        // Relative targets, `..` that stops at the root, a last component that is a link.
+        symlink("../../run/containerd", dir.path().join("var/ctr")).unwrap();
+        symlink(
+            "/../../run/containerd/real.sock",
+            dir.path().join("run/link.sock"),
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_in_root(&fs, "/var/ctr/x.sock").unwrap(),
+            "run/containerd/x.sock"
+        );
+        assert_eq!(
+            resolve_in_root(&fs, "run/link.sock").unwrap(),
+            "run/containerd/real.sock"
+        );
+        assert_eq!(
+            resolve_in_root(&fs, "../../run/./containerd").unwrap(),
+            "run/containerd"
+        );
+        // A missing component ends the walk with the rest as written.
+        assert_eq!(
+            resolve_in_root(&fs, "var/run/crio/crio.sock").unwrap(),
+            "run/crio/crio.sock"
+        );
+        symlink("/loop", dir.path().join("loop")).unwrap();
+        assert!(resolve_in_root(&fs, "loop/x").is_err());
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub trait Kernel: Send + Sync {
     fn open_kmsg(&self) -> Result<Box<dyn KmsgReader>, Unavailable>;
     /// A pipe sizer, or why pipes cannot be sized on this root.
     fn pipe_sizer(&self, fs: &dyn HostFs) -> Result<Box<dyn PipeSizer>, String>;
+    /// What a fixture tree's CRI socket answers (its descriptor's `cri`), replayed instead
+    /// of dialing a socket; `None` on a live host: the socket is asked.
+    fn cri_recording(&self) -> Option<node_doctor_core::model::CriRecording> {
+        None
+    }
+    /// Whether sockets under the root may be dialed (not in a fixture tree: a socket file
+    /// there answers nothing, and its recording is what the runtime answered).
+    fn dials_sockets(&self) -> bool {
+        true
+    }
 }
 
 /// The machine node-doctor runs on.

@@ -14,6 +14,7 @@
 
 pub mod blocking;
 pub mod collect;
+pub mod cri;
 pub mod fixture;
 pub mod fs;
 pub mod kernel;

@@ -15,9 +15,9 @@ pub fn sample(host: &Host, needs: &Needs, window: Duration, deadline: Instant) -
     if window.is_zero() || !needs.history {
         return vec![collect(host, needs, Some(deadline))];
     }
-    // The pipe scan, the kernel ring, filesystems, kubelet pod directories, packages, open
-    // deleted files, the sysctl files and containers' mounts are judged on the current
-    // sample only: the first sample reads just what is compared across samples (the dump
+    // The pipe scan, the kernel ring, filesystems, kubelet pod directories, packages, the
+    // daemons' log lines, open deleted files, the sysctl files and containers' mounts are
+    // judged on the current sample only: the first sample reads just what is compared across samples (the dump
     // stores' growth is).
     let first_needs = Needs {
         pipes: false,
@@ -25,6 +25,7 @@ pub fn sample(host: &Host, needs: &Needs, window: Duration, deadline: Instant) -
         filesystems: false,
         kubelet_pods: false,
         packages: false,
+        daemon_logs: false,
         deleted_files: false,
         sysctl_conf: false,
         container_mounts: false,

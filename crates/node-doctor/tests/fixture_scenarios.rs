@@ -19,13 +19,39 @@ const TREE_CHECKS: &[&str] = &[
     "stuck-container-stop",
 ];
 
+/// The checks that need a kubelet or a container runtime on the node.
+const KUBERNETES_CHECKS: &[&str] = &[
+    "runtime-health",
+    "pleg-unhealthy",
+    "image-pull-serialized",
+    "kubelet-api-throttling",
+    "kubelet-config",
+];
+
 #[test]
 fn healthy_node_has_zero_findings_and_nothing_unknown() {
     let s = snapshot_of(fixture("healthy"));
     let r = run_checks(std::slice::from_ref(&s), &[]);
     assert_eq!(r.checks_run.len(), node_doctor_core::checks::all().len());
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+    // The capture is of a machine without Kubernetes: the kubelet and runtime checks say so
+    // (unknown, with why), everything else concludes.
+    for u in &r.unknown {
+        assert!(KUBERNETES_CHECKS.contains(&u.check.as_str()), "{u:?}");
+        assert!(
+            u.reason.contains("no kubelet")
+                || u.reason.contains("no log of kubelet")
+                || u.reason.contains("no container runtime")
+                || u.reason.contains("image pulls cannot be seen"),
+            "{u:?}"
+        );
+    }
+    assert_eq!(
+        r.inconclusive.len(),
+        KUBERNETES_CHECKS.len(),
+        "{:?}",
+        r.inconclusive
+    );
     // This machine has no conntrack module loaded: those two sysctls are absent, nothing else.
     assert!(
         s.unavailable
@@ -689,6 +715,154 @@ fn kernel_log_on_a_fixture_ring_names_the_hung_task_and_the_skipped_dump() {
         reasons.contains(&("CoreDumpSkipped", Some(4242))),
         "{reasons:?}"
     );
+}
+
+// ---- Kubelet and runtime (issue 15) ------------------------------------------------------
+
+/// Incident 1 end to end from its recording: PLEG lines in the kubelet's log, the CRI not
+/// answering, a `runc init` on a shrunk pipe and uid 0 over its pipe quota give one causal
+/// chain with `pipe-quota` at its root; every container subject names its pod.
+#[test]
+fn incident_1_is_one_chain_rooted_at_the_pipe_quota_with_pod_names() {
+    let samples = incident_1();
+    let r = run_checks(&samples, &[]);
+    let key = |check: &str| only(&r, check)[0].key.clone();
+    let pleg = only(&r, "pleg-unhealthy");
+    assert_eq!(pleg.len(), 1, "{pleg:#?}");
+    assert_eq!(pleg[0].severity, Severity::Critical);
+    assert_eq!(pleg[0].measure("pleg_unhealthy_lines").unwrap().value, 5.0);
+    assert!(pleg[0].caused_by.contains(&key("runc-init-hang")));
+    assert!(pleg[0].caused_by.contains(&key("runtime-health")));
+    let runc = only(&r, "runc-init-hang");
+    assert_eq!(runc[0].caused_by, vec![key("pipe-quota")]);
+    let quota = only(&r, "pipe-quota");
+    assert!(quota[0].caused_by.is_empty(), "the root");
+    let chains = node_doctor_core::causes::chains(&r.findings);
+    assert!(!chains.is_empty());
+    for c in &chains {
+        assert_eq!(r.findings[c[0]].check, "pipe-quota", "{chains:?}");
+        assert_eq!(r.findings[*c.last().unwrap()].check, "pleg-unhealthy");
+    }
+    let rt = only(&r, "runtime-health");
+    assert_eq!(rt[0].severity, Severity::Critical);
+    assert_eq!(rt[0].measure("cri_timeouts").unwrap().value, 1.0);
+    // The CRI timed out: the names come from /var/log/pods and /var/log/containers.
+    assert_eq!(
+        samples[0].workloads.as_ref().map(|w| w.source.as_str()),
+        Some("var/log/pods")
+    );
+    let ctr = runc[0]
+        .subjects
+        .iter()
+        .find(|s| s.kind == SubjectKind::Container)
+        .unwrap();
+    assert_eq!(ctr.namespace.as_deref(), Some("shop"));
+    assert_eq!(ctr.pod_name.as_deref(), Some("cart-7d9f4c-x2x8p"));
+    assert_eq!(ctr.container_name.as_deref(), Some("cart"));
+    // The kubelet 1.19 of that node ran on the old API defaults.
+    let cfg = only(&r, "kubelet-config");
+    let qps = cfg
+        .iter()
+        .find(|f| f.key == "kubelet-config/setting:kubeAPIQPS")
+        .unwrap();
+    assert_eq!(qps.measure("kube_api_qps").unwrap().value, 5.0);
+}
+
+#[test]
+fn the_chain_shows_root_first_in_human_output() {
+    let root = fixture("incident-1-runc-init");
+    let out = node_doctor()
+        .args(["check", "--root", root.to_str().unwrap(), "--window", "0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let chain = text
+        .split("Causal chains (root cause first):")
+        .nth(1)
+        .expect("a chain section")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let first = chain.lines().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(first.contains("pipe-quota"), "{chain}");
+    let order: Vec<usize> = ["pipe-quota", "runc-init-hang", "pleg-unhealthy"]
+        .iter()
+        .map(|c| chain.find(c).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{chain}");
+    assert!(text.contains("pod shop/cart-7d9f4c-x2x8p"), "{text}");
+    assert!(text.contains("caused by: pipe-quota/user:0"));
+}
+
+/// The same tree with the runtime answering (a CRI recording with pods and containers):
+/// the names come from the CRI, and runtime-health is quiet.
+#[test]
+fn recorded_cri_answers_name_pods_and_a_healthy_runtime_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("incident-1-runc-init"), dir.path());
+    let d = dir.path().join(".node-doctor-fixture.json");
+    let mut desc: serde_json::Value = serde_json::from_slice(&std::fs::read(&d).unwrap()).unwrap();
+    let ctr = "7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b";
+    desc["cri"] = serde_json::json!({
+        "probe": {"endpoint": "/run/containerd/containerd.sock", "chosen_by": "test", "deadline_ms": 2000,
+                  "calls": [{"method": "Version", "outcome": "ok", "ms": 1.5},
+                            {"method": "Status", "outcome": "ok", "ms": 0.9}],
+                  "version": {"version": "0.1.0", "runtime_name": "containerd", "runtime_version": "v1.6.20",
+                              "runtime_api_version": "v1"},
+                  "conditions": [{"type": "RuntimeReady", "status": true}, {"type": "NetworkReady", "status": true}]},
+        "workloads": {"source": "cri",
+                      "pods": [{"uid": "0c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f", "namespace": "payments",
+                                "name": "ledger-0", "sandbox_id": "sb1", "state": "ready"}],
+                      "containers": [{"id": ctr, "name": "ledger", "sandbox_id": "sb1", "state": "running"}]}
+    });
+    std::fs::write(&d, serde_json::to_vec(&desc).unwrap()).unwrap();
+    let s = snapshot_of(dir.path());
+    let r = run_checks(
+        std::slice::from_ref(&s),
+        &["runtime-health", "runc-init-hang"],
+    );
+    assert!(only(&r, "runtime-health").is_empty(), "{:#?}", r.findings);
+    assert!(r.unknown.is_empty(), "{:#?}", r.unknown);
+    let runc = only(&r, "runc-init-hang");
+    let c = runc[0]
+        .subjects
+        .iter()
+        .find(|s| s.kind == SubjectKind::Container)
+        .unwrap();
+    assert_eq!(
+        (
+            c.namespace.as_deref(),
+            c.pod_name.as_deref(),
+            c.container_name.as_deref()
+        ),
+        (Some("payments"), Some("ledger-0"), Some("ledger"))
+    );
+}
+
+/// The same kubelet command line and config file on two kubelet versions: the API QPS
+/// defaults changed in 1.27 (5/10 → 50/100), so only the older one is reported.
+#[test]
+fn kubelet_defaults_follow_the_installed_version() {
+    for (version, qps) in [("1.26.9-00", Some(5.0)), ("1.28.4-1.1", None)] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&fixture("incident-1-runc-init"), dir.path());
+        let status = dir.path().join("var/lib/dpkg/status");
+        let text = std::fs::read_to_string(&status)
+            .unwrap()
+            .replace("Version: 1.19.7-00", &format!("Version: {version}"));
+        std::fs::write(&status, text).unwrap();
+        let s = snapshot_of(dir.path());
+        assert_eq!(
+            s.kubelet.as_ref().and_then(|k| k.version.as_deref()),
+            Some(version)
+        );
+        let r = run_checks(std::slice::from_ref(&s), &["kubelet-config"]);
+        let got = only(&r, "kubelet-config")
+            .into_iter()
+            .find(|f| f.key == "kubelet-config/setting:kubeAPIQPS")
+            .map(|f| f.measure("kube_api_qps").unwrap().value);
+        assert_eq!(got, qps, "{version}");
+    }
 }
 
 const JAVA_POD: &str = "6d5c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a";

@@ -110,6 +110,8 @@ fn the_documents_follow_the_contract() {
         subjects: Vec<Value>,
         measures: Vec<Measure>,
         log: Option<Value>,
+        caused_by: Option<Vec<String>>,
+        explains: Option<Vec<String>>,
     }
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 #[path = "common/fake_apiserver.rs"]
 mod fake_apiserver;
 use fake_apiserver::FakeApiServer;
+#[path = "common/containerd.rs"]
+mod containerd;
+#[path = "common/kubelet.rs"]
+mod kubelet;
+use containerd::Containerd;
+use kubelet::{FakeKubelet, JournalLines};
 
 const LEAKER: &str = r#"
 import os, sys
@@ -50,11 +56,22 @@ fn agent_config(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn start_agent(api: &FakeApiServer, dir: &std::path::Path, port: u16) -> Spawned {
+    start_agent_in(api, dir, port, std::path::Path::new("/"))
+}
+
+fn start_agent_in(
+    api: &FakeApiServer,
+    dir: &std::path::Path,
+    port: u16,
+    root: &std::path::Path,
+) -> Spawned {
     let kubeconfig = api.kubeconfig(dir);
     let config = agent_config(dir);
     let state = dir.join("state");
     Spawned::start(&[
         "agent",
+        "--root",
+        root.to_str().unwrap(),
         "--node-name",
         "n1",
         "--pod-name",
@@ -459,4 +476,138 @@ fn remove_conditions_takes_off_only_node_doctors_conditions() {
     assert!(api.requests().iter().any(|r| r.method == "PATCH"
         && r.query.contains("fieldManager=node-doctor")
         && !r.query.contains("force")));
+}
+
+/// Bind mounts made by a test, lazily unmounted (last first) on drop, also when it fails.
+struct Binds(Vec<std::path::PathBuf>);
+
+impl Binds {
+    fn bind(&mut self, from: &std::path::Path, to: &std::path::Path, read_only: bool) {
+        std::fs::create_dir_all(to).unwrap();
+        let st = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "mount --bind {} {}",
+            from.display(),
+            to.display()
+        );
+        self.0.push(to.to_path_buf());
+        if read_only {
+            let st = std::process::Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(to)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+    }
+}
+
+impl Drop for Binds {
+    fn drop(&mut self) {
+        for m in self.0.iter().rev() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(m)
+                .status();
+        }
+    }
+}
+
+fn condition_is(api: &FakeApiServer, type_: &str, status: &str, reason: &str) -> bool {
+    api.condition(type_)
+        .is_some_and(|c| c["status"] == status && c["reason"] == reason)
+}
+
+/// The agent as a DaemonSet runs it, its host's `/` under a directory (`--root`, /host in
+/// the pod), read-only: the kubelet's CRI endpoint is `unix:///var/run/...` and the host's
+/// `/var/run` a link to `/run`, so the socket is reached inside the root (resolved there,
+/// not in the agent's own /run) and connected to through a read-only bind mount — a real
+/// containerd answers (its only complaint its own NetworkReady false). The kubelet's journal lines are
+/// followed from tick to tick: no PLEG line, PLEGUnhealthy False; PLEG lines written while
+/// the agent runs (a new journal file) turn it True, each line counted once.
+#[test]
+fn the_agent_probes_the_cri_through_the_host_root_and_follows_the_kubelets_journal() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    std::fs::create_dir_all(host.join("var")).unwrap();
+    std::os::unix::fs::symlink("/run", host.join("var/run")).unwrap();
+    let c = Containerd::start();
+    let endpoint = "--container-runtime-endpoint=unix:///var/run/nd-cri-test/containerd.sock";
+    let _k = FakeKubelet::start("kind: KubeletConfiguration\n", &[endpoint]);
+    let version = r#"I1122 10:00:00.000000    4242 server.go:487] "Kubelet version" kubeletVersion="v1.29.4""#;
+    let _first = JournalLines::write_under(&host, &[("kubelet.service", version, 20)]);
+    let mut binds = Binds(Vec::new());
+    binds.bind(std::path::Path::new("/proc"), &host.join("proc"), false);
+    binds.bind(c.dir.path(), &host.join("run/nd-cri-test"), true);
+
+    let api = FakeApiServer::start("n1");
+    let port = free_port();
+    let mut agent = start_agent_in(&api, dir.path(), port, &host);
+    // The runtime answered through the root: what it reports is its own NetworkReady false
+    // (the test's containerd has no CNI configured; a warning, and this config sets
+    // conditions on warnings), no call that failed.
+    wait_for(Duration::from_secs(40), "the runtime's own answer", || {
+        api.condition("ContainerRuntimeUnhealthy").is_some_and(|c| {
+            c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("reports NetworkReady false"))
+        })
+    });
+    let findings: Value = serde_json::from_str(&http_get(port, "/findings").unwrap()).unwrap();
+    let rh = findings_of(&findings, "runtime-health");
+    assert!(!rh.is_empty(), "{findings:#}");
+    assert!(
+        rh.iter()
+            .all(|f| f["key"].as_str().unwrap().ends_with(":NetworkReady")),
+        "{findings:#}"
+    );
+    wait_for(Duration::from_secs(20), "PLEGUnhealthy False", || {
+        condition_is(&api, "PLEGUnhealthy", "False", "PLEGHealthy")
+    });
+
+    let pleg = r#"E1122 10:00:00.000000    4242 kubelet.go:2359] "Skipping pod synchronization" err="PLEG is not healthy: pleg was last seen active 3m5.5s ago; threshold is 3m0s""#;
+    let _second = JournalLines::write_under(
+        &host,
+        &[
+            ("kubelet.service", pleg, 3),
+            ("kubelet.service", pleg, 2),
+            ("kubelet.service", pleg, 1),
+        ],
+    );
+    wait_for(Duration::from_secs(30), "PLEGUnhealthy True", || {
+        condition_is(&api, "PLEGUnhealthy", "True", "PLEGNotHealthy")
+    });
+    // Ticks later, the same three lines: read once, not again at every collection.
+    std::thread::sleep(Duration::from_secs(4));
+    let findings: Value = serde_json::from_str(&http_get(port, "/findings").unwrap()).unwrap();
+    let p = findings_of(&findings, "pleg-unhealthy");
+    assert_eq!(p.len(), 1, "{findings:#}");
+    assert_eq!(
+        measure(p[0], "pleg_unhealthy_lines"),
+        Some(3.0),
+        "{:#}",
+        p[0]
+    );
+    assert!(
+        p[0]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["source"]
+                .as_str()
+                .unwrap()
+                .starts_with("journal:kubelet.service")),
+        "{:#}",
+        p[0]
+    );
+    assert_eq!(agent.terminate(), Some(0));
+    drop(binds);
+    assert!(mounts_below(dir.path()).is_empty());
 }

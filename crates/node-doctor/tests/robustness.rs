@@ -320,7 +320,17 @@ fn fail_on_unknown_fails_a_run_with_an_unknown() {
     let (code, _, _) = check_root(&fixture("kernel-5.4"), &with);
     assert_eq!(code, 1);
     // A run with nothing unknown passes --fail-on unknown.
-    let (code, doc, _) = check_root(&fixture("healthy"), &["--fail-on", "unknown"]);
+    let (code, doc, _) = check_root(
+        &fixture("healthy"),
+        &[
+            "--only",
+            "pid-exhaustion",
+            "--only",
+            "fd-exhaustion",
+            "--fail-on",
+            "unknown",
+        ],
+    );
     assert_eq!(code, 0, "{doc:#}");
 }
 

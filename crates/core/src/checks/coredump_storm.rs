@@ -279,6 +279,8 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
             subjects: vec![],
             measures: vec![Measure::count("commands", more as u64)],
             log: None,
+            caused_by: Vec::new(),
+            explains: Vec::new(),
         });
     }
     out.findings.extend(findings);
@@ -312,6 +314,8 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
             subjects: vec![Subject::new(SubjectKind::Node)],
             measures: vec![Measure::count("failed_dumps", failed.len() as u64)],
             log: None,
+            caused_by: Vec::new(),
+            explains: Vec::new(),
         });
     }
 
@@ -510,6 +514,8 @@ fn command_finding(
             Measure::new("crashes_per_minute", per_min, Unit::Count),
         ],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 
@@ -541,6 +547,8 @@ fn handlers_finding(handlers: &[&Process], pipe_limit: Option<u64>, busy: bool) 
         subjects: handlers.iter().take(5).map(|p| Subject::process(p)).collect(),
         measures: vec![Measure::count("handlers_running", handlers.len() as u64).of_opt(pipe_limit)],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 
@@ -614,6 +622,8 @@ fn growth_finding(
         subjects: vec![Subject::path(SubjectKind::Filesystem, store.path.clone())],
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 

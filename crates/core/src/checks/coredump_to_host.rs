@@ -242,6 +242,8 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
                     total.saturating_sub(MAX_FINDINGS) as u64,
                 )],
                 log: None,
+                caused_by: Vec::new(),
+                explains: Vec::new(),
             });
         }
     }
@@ -591,6 +593,8 @@ fn container_finding(
         subjects,
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 
@@ -658,6 +662,8 @@ fn node_info(dest: &Dest, pattern: &CorePattern, summary: String, containers: us
             m
         },
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 

@@ -114,6 +114,8 @@ fn run(h: &History, _: &CheckSettings) -> Outcome {
             key: key::more(CHECK.id),
             measures: vec![Measure::count("processes", more)],
             log: None,
+            caused_by: Vec::new(),
+            explains: Vec::new(),
             severity: Severity::Warning,
             summary: format!("{more} more processes stuck in D state"),
             cause: "Many tasks waiting in the kernel at once usually share one cause: a storage or network \
@@ -202,6 +204,8 @@ fn finding(st: &Stuck, hung_after: Option<u64>) -> Finding {
         key: key::process(CHECK.id, p),
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary,
         cause: format!(

@@ -281,6 +281,8 @@ pub fn assess(fs: &FilesystemUsage, (warn, crit): (f64, f64)) -> Option<Finding>
         key: key::filesystem(CHECK.id, &fs.mount_point),
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary: format!("filesystem {} (holds {holds}): {what}", fs.mount_point),
         cause: cause_for(fs).into(),

@@ -307,6 +307,8 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         subjects,
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }])
 }
 

@@ -94,6 +94,8 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         key: key::node(CHECK.id),
         measures: vec![Measure::count("file_handles", in_use).of(file_max)],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary: format!("{in_use} of {file_max} file handles allocated ({})", pct(ratio)),
         cause: "Every open file, socket and pipe holds a kernel file handle; past fs.file-max the kernel refuses \

@@ -239,6 +239,8 @@ fn finding(
         key: key::process(CHECK.id, p),
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary,
         cause,

@@ -490,6 +490,8 @@ fn node_wide(h: &History, bars: Bars, outcome: &mut Outcome) -> Option<Finding> 
         subjects,
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     })
 }
 
@@ -692,6 +694,8 @@ fn cgroup_finding(
         subjects,
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     })
 }
 

@@ -9,17 +9,23 @@ pub mod common;
 pub mod coredump_storm;
 pub mod coredump_to_host;
 pub mod d_state_processes;
+pub mod daemon_logs;
 pub mod disk_pressure;
 pub mod dying_memcgs;
 pub mod fd_exhaustion;
 pub mod fd_leak;
+pub mod image_pull_serialized;
 pub mod kernel_log;
+pub mod kubelet_api_throttling;
+pub mod kubelet_config;
 pub mod memory_thrashing;
 pub mod mount_leak;
 pub mod oom_kills;
 pub mod pid_exhaustion;
 pub mod pipe_quota;
+pub mod pleg_unhealthy;
 pub mod runc_init_hang;
+pub mod runtime_health;
 pub mod stuck_container_stop;
 pub mod sysctl_drift;
 pub mod zombie_processes;
@@ -129,6 +135,15 @@ pub struct Needs {
     pub kernel_log: bool,
     /// The runtime packages from the dpkg database.
     pub packages: bool,
+    /// The container runtime: daemons by process, the CRI socket probed (Version, Status,
+    /// pods and containers with names; the kubelet's log directories when it does not
+    /// answer), containerd's downloads in progress.
+    pub runtime: bool,
+    /// The kubelet: process, command line, configuration files (implies processes).
+    pub kubelet: bool,
+    /// Recent kubelet and runtime log lines (journal units, or the files their stderr
+    /// goes to; implies processes).
+    pub daemon_logs: bool,
     /// Compares samples (rates, "still stuck"): the one-shot sampler takes two.
     pub history: bool,
     /// systemd's coredump.conf and drop-ins, the piped handler's program, the dump stores.
@@ -156,6 +171,9 @@ impl Needs {
         filesystems: false,
         kernel_log: false,
         packages: false,
+        runtime: false,
+        kubelet: false,
+        daemon_logs: false,
         history: false,
         coredump: false,
         deleted_files: false,
@@ -167,6 +185,11 @@ impl Needs {
         let deleted_files = self.deleted_files || o.deleted_files;
         let container_mounts = self.container_mounts || o.container_mounts;
         let filesystems = self.filesystems || o.filesystems || deleted_files;
+        let runtime = self.runtime || o.runtime;
+        // The runtime collector reads the CRI endpoint from the kubelet's flags and config,
+        // and the kubelet's defaults follow its installed version (packages).
+        let kubelet = self.kubelet || o.kubelet || runtime;
+        let daemon_logs = self.daemon_logs || o.daemon_logs;
         Needs {
             processes: self.processes
                 || o.processes
@@ -174,6 +197,9 @@ impl Needs {
                 || o.pipes
                 || self.fds
                 || self.pipes
+                || kubelet
+                || daemon_logs
+                || runtime
                 || container_mounts,
             fds: self.fds || o.fds || self.pipes || o.pipes,
             pipes: self.pipes || o.pipes,
@@ -194,7 +220,10 @@ impl Needs {
             systemd: self.systemd || o.systemd,
             filesystems,
             kernel_log: self.kernel_log || o.kernel_log,
-            packages: self.packages || o.packages,
+            packages: self.packages || o.packages || kubelet,
+            runtime,
+            kubelet,
+            daemon_logs,
             history: self.history || o.history,
             coredump: self.coredump || o.coredump,
             deleted_files,
@@ -271,6 +300,11 @@ pub fn all() -> &'static [CheckDef] {
         coredump_to_host::CHECK,
         coredump_storm::CHECK,
         sysctl_drift::CHECK,
+        runtime_health::CHECK,
+        pleg_unhealthy::CHECK,
+        image_pull_serialized::CHECK,
+        kubelet_api_throttling::CHECK,
+        kubelet_config::CHECK,
     ]
 }
 
@@ -297,9 +331,12 @@ pub fn select(only: &[String], config: &Config) -> Result<Vec<&'static CheckDef>
         .collect())
 }
 
-/// Runs one check. Timing is the caller's (checks read no clock).
+/// Runs one check, then names the pods and containers its findings are about (from the
+/// snapshot's workloads). Timing is the caller's (checks read no clock).
 pub fn run_one(check: &CheckDef, history: &History, config: &Config) -> Outcome {
-    (check.run)(history, &config.for_check(check.id))
+    let mut outcome = (check.run)(history, &config.for_check(check.id));
+    crate::names::name_subjects(&mut outcome.findings, history.current());
+    outcome
 }
 
 /// Wall time one check took, measured by its caller.
@@ -338,9 +375,11 @@ impl Report {
         });
     }
 
-    /// Most severe first; within a severity keep check order (stable sort).
+    /// Most severe first; within a severity keep check order (stable sort). Then the causal
+    /// pass: findings that explain one another are linked ([`crate::causes`]).
     pub fn finish(mut self) -> Self {
         self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        crate::causes::link(&mut self.findings);
         self
     }
 

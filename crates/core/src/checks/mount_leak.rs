@@ -268,6 +268,8 @@ fn table(h: &History, cfg: &CheckSettings) -> Option<Finding> {
         subjects: vec![Subject::new(SubjectKind::Node)],
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     })
 }
 
@@ -313,6 +315,8 @@ fn transient_units(s: &Snapshot, cfg: &CheckSettings) -> Option<Finding> {
         subjects: vec![Subject::new(SubjectKind::Node)],
         measures: vec![Measure::count("transient_run_scopes", d.transient_run_scopes).of(bar)],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     })
 }
 
@@ -395,6 +399,8 @@ fn pod_finding(
             Measure::count("pod_dir_exists", u64::from(dir_exists.unwrap_or(true))),
         ],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 
@@ -432,6 +438,8 @@ fn container_finding(id: &str, runtime: &str, list: &[&str]) -> Finding {
         }],
         measures: vec![Measure::count("mounts", list.len())],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 

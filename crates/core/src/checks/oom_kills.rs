@@ -501,6 +501,8 @@ fn log_finding(
         subjects,
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 
@@ -626,6 +628,8 @@ fn counter_findings(h: &History, log_kills: &[Kill]) -> Vec<Finding> {
             subjects: vec![cgroup_subject(&m.path)],
             measures: vec![Measure::count("kills", c.delta())],
             log: None,
+            caused_by: Vec::new(),
+            explains: Vec::new(),
         });
     }
     out
@@ -648,6 +652,8 @@ fn node_counter_finding(delta: u64, lines: u64) -> Finding {
         subjects: vec![Subject::new(SubjectKind::Node)],
         measures: vec![Measure::count("kills", delta)],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 

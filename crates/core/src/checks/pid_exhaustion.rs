@@ -162,6 +162,8 @@ fn node_wide(s: &Snapshot, cfg: &CheckSettings) -> Result<Option<Finding>, Strin
             Measure::count("zombies", zombies),
         ],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary: format!("{tasks} of {limit} task ids in use ({}; limit is {limit_name})", pct(ratio)),
         cause: "Every process and thread takes a PID from one space bounded by kernel.pid_max, and the kernel \
@@ -308,6 +310,8 @@ fn cgroup_finding(
             Measure::count("zombies", zombies),
         ],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary,
         cause: "The pids controller charges every process and thread to its cgroup and refuses fork/clone past pids.max with EAGAIN (the kernel logs 'cgroup: fork rejected by pids controller in <path>'). Inside the container, runtimes and Go programs then fail with 'pthread_create failed: Resource temporarily unavailable' (or 'No space left on device'); unreaped zombies and thread leaks fill the limit."

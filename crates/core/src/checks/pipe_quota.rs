@@ -272,6 +272,8 @@ fn finding(
         key: key::user(CHECK.id, uid),
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary,
         cause: format!(

@@ -229,6 +229,8 @@ fn finding(s: &Snapshot, p: &Process, age: u64, threshold: u64) -> Finding {
         key: key::process(CHECK.id, p),
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary,
         cause: format!(

@@ -200,6 +200,8 @@ fn finding(
         },
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary,
         cause: "The container was killed, but its process sleeps uninterruptibly in the kernel, so SIGKILL stays \

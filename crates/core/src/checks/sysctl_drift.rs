@@ -254,6 +254,8 @@ fn run(h: &History, _cfg: &CheckSettings) -> Outcome {
                 total.saturating_sub(MAX_FINDINGS) as u64,
             )],
             log: None,
+            caused_by: Vec::new(),
+            explains: Vec::new(),
         });
     }
     out
@@ -346,6 +348,8 @@ fn drift_finding(
         subjects,
         measures: vec![Measure::count("suspects", suspects.len() as u64)],
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 

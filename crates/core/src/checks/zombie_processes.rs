@@ -278,6 +278,8 @@ fn finding(
         key: parent.map_or_else(|| key::pid(CHECK.id, ppid), |p| key::process(CHECK.id, p)),
         measures,
         log: None,
+        caused_by: Vec::new(),
+        explains: Vec::new(),
         severity,
         summary: format!("{who} holds {count} unreaped zombie children{growth}"),
         cause: cause.into(),

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod mount_owners;
 pub mod pipes;
 pub mod process;
+pub mod runtime;
 pub mod snapshot;
 pub mod sysctl_conf;
 pub mod unavailable;
@@ -22,6 +23,10 @@ pub use memory::{MemoryCgroup, MemoryEvents, MemoryStat, OomControl, StatLatency
 pub use mount_owners::{PodsDir, Systemd};
 pub use pipes::{Pipe, PipeEnd, PipeScan, Sizing};
 pub use process::{CgroupMembership, ProcState, ProcSysMount, Process, Rlimit, ScanReport};
+pub use runtime::{
+    CallOutcome, ConfigFile, Container, CriCall, CriProbe, CriRecording, CriVersion, DaemonLog,
+    Ingest, Kubelet, Pod, Runtime, RuntimeCondition, RuntimeDaemon, Workloads,
+};
 pub use snapshot::{Reader, Recording, RecordingError, Snapshot};
 pub use sysctl_conf::{SysctlConf, SysctlEntry, SysctlFile};
 pub use unavailable::{Kind, Unavailable};

@@ -16,6 +16,7 @@ use super::log::KernelLog;
 use super::mount_owners::{PodsDir, Systemd};
 use super::pipes::PipeScan;
 use super::process::{Process, ScanReport};
+use super::runtime::{DaemonLog, Kubelet, Runtime, Workloads};
 use super::sysctl_conf::SysctlConf;
 use super::unavailable::{Kind, Unavailable};
 use crate::attribution::owner_of;
@@ -81,6 +82,19 @@ pub struct Snapshot {
     /// Installed container runtime packages and versions (from the dpkg database).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_packages: Option<BTreeMap<String, String>>,
+    /// The container runtime: daemons, what its CRI socket answered, downloads in progress
+    /// (absent when not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Runtime>,
+    /// Pods and containers with their names (CRI, else the kubelet's log directories).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workloads: Option<Workloads>,
+    /// The kubelet's process, command line and configuration files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet: Option<Kubelet>,
+    /// Recent lines of the kubelet's and the runtime's logs that the checks read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daemon_logs: Option<Vec<DaemonLog>>,
     /// The core-dump machinery: coredump.conf, the handler, the dump stores (absent when
     /// not read).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -50,6 +50,7 @@ pub fn render(view: &CheckView, style: &Style) -> String {
     for note in &view.coverage.notes {
         let _ = writeln!(out, "{} {note}", style.paint("1;33", "PARTIAL:"));
     }
+    render_chains(&mut out, &report.findings, style);
     for sev in [Severity::Critical, Severity::Warning, Severity::Info] {
         let group: Vec<_> = report
             .findings
@@ -78,6 +79,34 @@ pub fn render(view: &CheckView, style: &Style) -> String {
         plural(report.checks_run.len(), "check run", "checks run")
     );
     out
+}
+
+/// Causal chains, root cause first: each finding that explains others and is explained by
+/// none, with what it explains indented under it.
+fn render_chains(out: &mut String, findings: &[Finding], style: &Style) {
+    let chains = crate::causes::chains(findings);
+    if chains.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.paint("1", "Causal chains (root cause first):")
+    );
+    for chain in chains {
+        for (depth, i) in chain.iter().enumerate() {
+            let Some(f) = findings.get(*i) else { continue };
+            let indent = "  ".repeat(depth.saturating_add(1));
+            let arrow = if depth == 0 { "" } else { "→ " };
+            let _ = writeln!(
+                out,
+                "{indent}{arrow}{} {}: {}",
+                style.severity(f.severity),
+                style.paint("1", &f.check),
+                f.summary
+            );
+        }
+    }
 }
 
 /// "3 findings (1 critical, 2 warning, 0 info)".
@@ -120,6 +149,12 @@ pub fn render_finding(out: &mut String, f: &Finding, style: &Style, now_ms: Opti
         }
     }
     let _ = writeln!(out, "  cause: {}", f.cause);
+    if !f.caused_by.is_empty() {
+        let _ = writeln!(out, "  caused by: {}", f.caused_by.join(", "));
+    }
+    if !f.explains.is_empty() {
+        let _ = writeln!(out, "  explains: {}", f.explains.join(", "));
+    }
     if !f.subjects.is_empty() {
         let _ = writeln!(out, "  subjects:");
         for s in &f.subjects {
@@ -155,11 +190,17 @@ pub fn subject_line(s: &Subject) -> String {
     if let Some(p) = &s.path {
         parts.push(p.clone());
     }
-    if let Some(c) = &s.container_id {
-        parts.push(format!("container {}", short_id(c)));
+    match (&s.container_name, &s.container_id) {
+        (Some(n), Some(c)) => parts.push(format!("container {n} ({})", short_id(c))),
+        (Some(n), None) => parts.push(format!("container {n}")),
+        (None, Some(c)) => parts.push(format!("container {}", short_id(c))),
+        (None, None) => {}
     }
-    if let Some(p) = &s.pod {
-        parts.push(format!("pod {p}"));
+    match (&s.namespace, &s.pod_name, &s.pod) {
+        (Some(ns), Some(n), Some(uid)) => parts.push(format!("pod {ns}/{n} ({uid})")),
+        (Some(ns), Some(n), None) => parts.push(format!("pod {ns}/{n}")),
+        (_, _, Some(uid)) => parts.push(format!("pod {uid}")),
+        _ => {}
     }
     match (&s.namespace, &s.pod_name) {
         (Some(ns), Some(n)) => parts.push(format!("pod {ns}/{n}")),

@@ -1620,6 +1620,8 @@ fn finding(check: &str, source: &str, spec: &RuleSpec, group_key: &str, g: &Grou
             first_ms: g.first_ms,
             last_ms: g.last_ms,
         }),
+        caused_by: Vec::new(),
+        explains: Vec::new(),
     }
 }
 

@@ -8,14 +8,17 @@ pub mod basics;
 pub mod cgroups;
 pub mod container_mounts;
 pub mod coredump;
+pub mod daemon_logs;
 pub mod deleted;
 pub mod filesystems;
+pub mod kubelet;
 pub mod mount_owners;
 pub mod mounts;
 pub mod packages;
 pub mod per_pid;
 pub mod pipes;
 pub mod processes;
+pub mod runtime;
 pub mod sysctl_conf;
 
 use crate::Host;
@@ -36,6 +39,9 @@ pub const COLLECTORS: &[&str] = &[
     "pipes",
     "kernel_log",
     "packages",
+    "kubelet",
+    "runtime",
+    "daemon_logs",
     "coredump",
     "deleted_files",
     "sysctl_conf",
@@ -57,6 +63,22 @@ fn timed(s: &mut Snapshot, id: &str, deadline: Option<Instant>, f: impl FnOnce(&
     f(s);
     s.timings
         .insert(id.to_string(), t.elapsed().as_secs_f64() * 1000.0);
+}
+
+/// Adds the kubelet's and the runtime's log lines to `s` from `tail`, timed as the
+/// `daemon_logs` collector: the agent follows them from one collection to the next (it
+/// collects with `needs.daemon_logs` off, then calls this) instead of reading the last hour
+/// again at every collection. `s` must hold the process scan (the daemons' stderr files).
+pub fn daemon_logs_followed(
+    host: &Host,
+    s: &mut Snapshot,
+    tail: &mut daemon_logs::Tail,
+    deadline: Option<Instant>,
+) {
+    timed(s, "daemon_logs", deadline, |s| {
+        let logs = tail.read(&*host.fs, s.process_list(), s.collected_at_ms);
+        s.daemon_logs = Some(logs);
+    });
 }
 
 /// Reads one snapshot of what `needs` asks for. Never fails: what cannot be read is listed
@@ -126,7 +148,17 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
     let deleted_wanted =
         needs.deleted_files && s.filesystems.as_deref().is_some_and(deleted::any_over_band);
     let mut candidates = None;
-    if needs.processes || needs.fds || needs.pipes {
+    // The kubelet, runtime and daemon-log collectors find their daemons among the
+    // processes, and container_mounts reads the processes' mount namespaces: honoured even
+    // for needs not passed through `Needs::union`.
+    if needs.processes
+        || needs.fds
+        || needs.pipes
+        || needs.kubelet
+        || needs.runtime
+        || needs.daemon_logs
+        || needs.container_mounts
+    {
         timed(&mut s, "processes", deadline, |s| {
             let opts = processes::ScanOptions {
                 fds: needs.fds || needs.pipes || deleted_wanted,
@@ -198,6 +230,25 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
     if needs.packages {
         timed(&mut s, "packages", deadline, |s| {
             s.runtime_packages = Some(packages::read(fs, &mut s.unavailable));
+        });
+    }
+    if needs.kubelet || needs.runtime {
+        timed(&mut s, "kubelet", deadline, |s| {
+            let k = kubelet::read(fs, s.process_list(), s.runtime_packages.as_ref());
+            s.kubelet = Some(k);
+        });
+    }
+    if needs.runtime {
+        timed(&mut s, "runtime", deadline, |s| {
+            let (rt, w) = runtime::read(fs, k, s.process_list(), s.kubelet.as_ref(), deadline);
+            s.runtime = Some(rt);
+            s.workloads = Some(w);
+        });
+    }
+    if needs.daemon_logs {
+        timed(&mut s, "daemon_logs", deadline, |s| {
+            let now = s.collected_at_ms;
+            s.daemon_logs = Some(daemon_logs::read(fs, s.process_list(), now));
         });
     }
     // Collected data meets the same invariants as replayed data. Only an impossible clock

@@ -17,6 +17,8 @@ pub const RUNTIME_PACKAGES: &[&str] = &[
     "docker-ce",
     "cri-o",
     "cri-o-runc",
+    // The kubelet's version chooses its defaults (kubelet-config).
+    "kubelet",
 ];
 
 /// Installed runtime packages and their versions. No database: empty (not an error: most
