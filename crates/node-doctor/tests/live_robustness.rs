@@ -6,6 +6,8 @@
 #![cfg(feature = "live")]
 
 mod common;
+#[path = "common/kubelet.rs"]
+mod kubelet;
 use common::faults::*;
 use common::*;
 use node_doctor_core::checks::{self, Needs};
@@ -366,6 +368,88 @@ fn a_dead_fuse_mount_at_var_lib_kubelet_times_out_and_the_run_exits() {
             node_doctor_host::blocking::blocked_now() < blocked
         }),
         "the in-process probe's key is released once it answers"
+    );
+}
+
+/// Guards: the kubelet's `--config` (kubeadm's `/var/lib/kubelet/config.yaml`) and
+/// `--config-dir` under a dead FUSE mount were opened on the collecting thread, and
+/// containerd's content store and `/var/log/pods` listed there: a whole `check` hung past
+/// its deadline (the agent's collection never came back). Files below FUSE and network
+/// mounts are not read; the snapshot says why, and every check finishes.
+#[test]
+fn a_kubelet_config_on_a_dead_fuse_mount_is_not_read_and_a_full_check_exits() {
+    assert_root();
+    let _g = serialize();
+    let fault = DeadKubeletRoot::new();
+    let root = fault.root().to_path_buf();
+    // The last --config wins, as in the kubelet's own flag parsing.
+    let kubelet = kubelet::FakeKubelet::start(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
+        &[
+            "--config=/var/lib/kubelet/config.yaml",
+            "--config-dir=/var/lib/kubelet/config.d",
+        ],
+    );
+    let run = |args: &[&str]| {
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        all.extend([std::ffi::OsStr::new("--root"), root.as_os_str()]);
+        run_or_release(&all, &|| fault.abort())
+    };
+    // Every check, as an SRE runs it: exiting is the assertion (no timing asserted).
+    let out = run(&[
+        "check",
+        "--window",
+        "0",
+        "--deadline",
+        "5s",
+        "--format",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["findings"].is_array(), "{doc:#}");
+
+    let out = run(&[
+        "snapshot",
+        "--only",
+        "kubelet-config",
+        "--only",
+        "runtime-health",
+        "--window",
+        "0",
+        "--deadline",
+        "5s",
+        "-o",
+        "-",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let k = &rec["samples"][0]["kubelet"];
+    assert_eq!(k["pid"], kubelet.pid(), "{k:#}");
+    assert_eq!(k["config"]["path"], "/var/lib/kubelet/config.yaml", "{k:#}");
+    assert!(k["config"]["text"].is_null(), "{k:#}");
+    let err = k["config"]["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("fuse") && err.contains("/var/lib/kubelet"),
+        "{k:#}"
+    );
+    let dir_err = k["drop_ins"][0]["error"].as_str().unwrap_or_default();
+    assert!(dir_err.contains("fuse"), "{k:#}");
+
+    drop(kubelet);
+    drop(fault);
+    assert!(
+        wait_until(Duration::from_secs(10), || probe_processes(&root)
+            .is_empty()),
+        "probes still alive after the abort: {:?}",
+        probe_processes(&root)
     );
 }
 

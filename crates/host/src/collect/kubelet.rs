@@ -2,10 +2,12 @@
 //! `--config-dir` drop-ins it names, and its version (the `kubelet` package). Files are kept
 //! as text; what they mean is decided in core (`node_doctor_core::kubelet`).
 
+use crate::collect::mounts::RemoteMounts;
 use crate::fs::{DEFAULT_CAP, HostFs, read_string};
 use node_doctor_core::kubelet::flags;
 use node_doctor_core::model::process::Process;
 use node_doctor_core::model::runtime::{ConfigFile, Kubelet};
+use node_doctor_core::model::{Kind, Unavailable};
 
 /// Most drop-in files read.
 const MAX_DROP_INS: usize = 64;
@@ -32,7 +34,14 @@ pub fn rel(path: &str) -> &str {
     path.trim_start_matches('/')
 }
 
-pub fn read_config(fs: &dyn HostFs, path: &str) -> ConfigFile {
+pub fn read_config(fs: &dyn HostFs, remote: &RemoteMounts, path: &str) -> ConfigFile {
+    if let Some(why) = remote.why_not(path) {
+        return ConfigFile {
+            path: path.to_string(),
+            text: None,
+            error: Some(why),
+        };
+    }
     match read_string(fs, rel(path), DEFAULT_CAP) {
         Ok(t) => ConfigFile {
             path: path.to_string(),
@@ -48,8 +57,11 @@ pub fn read_config(fs: &dyn HostFs, path: &str) -> ConfigFile {
 }
 
 /// The kubelet as found among `processes`; `packages` gives its version.
+/// Its `--config` file and drop-ins are not read below a FUSE or network mount (`remote`):
+/// kubeadm's `/var/lib/kubelet/config.yaml` on a dead FUSE mount would hang the run.
 pub fn read(
     fs: &dyn HostFs,
+    remote: &RemoteMounts,
     processes: &[Process],
     packages: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Kubelet {
@@ -70,10 +82,14 @@ pub fn read(
     let Some(args) = &k.args else { return k };
     let f = flags(args);
     if let Some(path) = f.get("config").filter(|p| !p.is_empty()) {
-        k.config = Some(read_config(fs, path));
+        k.config = Some(read_config(fs, remote, path));
     }
     if let Some(dir) = f.get("config-dir").filter(|p| !p.is_empty()) {
-        match fs.read_dir(rel(dir), MAX_DROP_INS) {
+        let listed = match remote.why_not(dir) {
+            Some(why) => Err(Unavailable::new(dir.as_str(), Kind::Other, why)),
+            None => fs.read_dir(rel(dir), MAX_DROP_INS),
+        };
+        match listed {
             Ok(listing) => {
                 let mut names: Vec<String> = listing
                     .entries
@@ -85,6 +101,7 @@ pub fn read(
                 for n in names {
                     k.drop_ins.push(read_config(
                         fs,
+                        remote,
                         &format!("{}/{n}", dir.trim_end_matches('/')),
                     ));
                 }

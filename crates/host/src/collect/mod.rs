@@ -102,6 +102,8 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
         || needs.memcg
         || needs.kubelet_pods
         || needs.systemd
+        || needs.kubelet
+        || needs.runtime
     {
         timed(&mut s, "mounts", deadline, |s| {
             s.mounts = mounts::read(fs, &mut s.unavailable)
@@ -232,15 +234,25 @@ pub fn collect(host: &Host, needs: &Needs, deadline: Option<Instant>) -> Snapsho
             s.runtime_packages = Some(packages::read(fs, &mut s.unavailable));
         });
     }
+    // The kubelet's and the runtime's files at configured paths are not read below a FUSE
+    // or network mount (a dead one would hang the run: see mounts::RemoteMounts).
+    let remote = mounts::RemoteMounts::of(s.mounts.as_deref(), &fs.root().to_string_lossy());
     if needs.kubelet || needs.runtime {
         timed(&mut s, "kubelet", deadline, |s| {
-            let k = kubelet::read(fs, s.process_list(), s.runtime_packages.as_ref());
+            let k = kubelet::read(fs, &remote, s.process_list(), s.runtime_packages.as_ref());
             s.kubelet = Some(k);
         });
     }
     if needs.runtime {
         timed(&mut s, "runtime", deadline, |s| {
-            let (rt, w) = runtime::read(fs, k, s.process_list(), s.kubelet.as_ref(), deadline);
+            let (rt, w) = runtime::read(
+                fs,
+                k,
+                &remote,
+                s.process_list(),
+                s.kubelet.as_ref(),
+                deadline,
+            );
             s.runtime = Some(rt);
             s.workloads = Some(w);
         });

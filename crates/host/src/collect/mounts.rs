@@ -57,6 +57,46 @@ pub fn host_relative(mount_point: &str, root: &str) -> String {
     }
 }
 
+/// The FUSE and network mounts of the host, to keep plain reads (open, read, readdir,
+/// stat) away from: a lookup below one whose server is gone waits in the kernel forever
+/// (fs/fuse/dev.c `request_wait_answer`; an NFS hard mount retries without end), and a
+/// thread stuck there keeps the whole process from exiting. Collectors that read files at
+/// configured paths (the kubelet's `--config`, containerd's content store under its root)
+/// ask [`RemoteMounts::why_not`] first; `statvfs` of such paths is the filesystems
+/// collector's, which probes them in a child process.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteMounts {
+    /// (mount point as seen from the host root, filesystem type).
+    points: Vec<(String, String)>,
+}
+
+impl RemoteMounts {
+    pub fn of(mounts: Option<&[Mount]>, root: &str) -> RemoteMounts {
+        RemoteMounts {
+            points: mounts
+                .unwrap_or(&[])
+                .iter()
+                .filter(|m| m.is_remote_or_fuse())
+                .map(|m| (host_relative(&m.mount_point, root), m.fs_type.clone()))
+                .collect(),
+        }
+    }
+
+    /// Why `path` (host-absolute) is not read: the FUSE/network mount its lookup crosses.
+    pub fn why_not(&self, path: &str) -> Option<String> {
+        let path = format!("/{}", path.trim_start_matches('/'));
+        let crosses = |mp: &str| mp == "/" || path == mp || path.starts_with(&format!("{mp}/"));
+        self.points
+            .iter()
+            .find(|(mp, _)| crosses(mp))
+            .map(|(mp, t)| {
+                format!(
+                    "not read: below the {t} mount at {mp}, where a read waits forever once its server is gone"
+                )
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +132,30 @@ mod tests {
         );
         assert_eq!(mount_of(&ms, "/etc").map(|m| m.mount_id), Some(1));
         assert_eq!(mount_of(&[], "/"), None);
+    }
+
+    #[test]
+    fn remote_mounts_keep_reads_away_from_fuse_and_nfs() {
+        let table = vec![
+            m(1, "/", "ext4"),
+            m(2, "/host/var/lib/kubelet", "fuse.juicefs"),
+            m(3, "/host/mnt/nfs", "nfs4"),
+            m(4, "/host/var/lib/containerd", "xfs"),
+        ];
+        let r = RemoteMounts::of(Some(&table), "/host");
+        assert!(r.why_not("/var/lib/kubelet/config.yaml").is_some());
+        assert!(r.why_not("var/lib/kubelet").is_some());
+        assert!(r.why_not("/mnt/nfs/x").is_some());
+        assert!(r.why_not("/var/lib/kubelet2/config.yaml").is_none());
+        assert!(
+            r.why_not("/var/lib/containerd/io.containerd.content.v1.content")
+                .is_none()
+        );
+        assert!(
+            RemoteMounts::of(None, "/")
+                .why_not("/var/lib/kubelet")
+                .is_none()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and containerd's downloads in progress (content ingests).
 
 use super::kubelet::{cmdline, rel};
+use crate::collect::mounts::RemoteMounts;
 use crate::fs::{EntryKind, HostFs, SYSCTL_CAP, read_string, resolve_in_root};
 use node_doctor_core::kubelet::{Origin, effective, endpoint_path, flags};
 use node_doctor_core::model::process::Process;
@@ -115,9 +116,12 @@ fn choose_endpoint(kubelet: Option<&Kubelet>, daemons: &[RuntimeDaemon]) -> (Str
 }
 
 /// Reads the runtime. `kubelet` (already read) names the endpoint the kubelet uses.
+/// Nothing below a FUSE or network mount (`remote`) is listed: containerd's content store
+/// or `/var/log/pods` on a dead server would hang the run.
 pub fn read(
     fs: &dyn HostFs,
     kernel: &dyn crate::kernel::Kernel,
+    remote: &RemoteMounts,
     processes: &[Process],
     kubelet: Option<&Kubelet>,
     deadline: Option<Instant>,
@@ -193,10 +197,19 @@ pub fn read(
             "no CRI socket at {endpoint} and no runtime process"
         ));
     }
-    let workloads = workloads.unwrap_or_else(|| {
-        let mut w = from_log_dirs(fs, "/var/log/pods");
-        w.fallback_reason = fallback_reason;
-        w
+    let workloads = workloads.unwrap_or_else(|| match remote.why_not("/var/log/pods") {
+        Some(why) => Workloads {
+            fallback_reason: Some(format!(
+                "{}; /var/log/pods {why}",
+                fallback_reason.unwrap_or_default()
+            )),
+            ..Workloads::default()
+        },
+        None => {
+            let mut w = from_log_dirs(fs, "/var/log/pods");
+            w.fallback_reason = fallback_reason;
+            w
+        }
     });
     // Downloads in progress, in each containerd's content store.
     for d in rt.daemons.iter().filter(|d| d.kind == "containerd") {
@@ -205,6 +218,9 @@ pub fn read(
             "{}/io.containerd.content.v1.content/ingest",
             root.trim_end_matches('/')
         );
+        if remote.why_not(&dir).is_some() {
+            continue;
+        }
         if let Some(list) = ingests(fs, &dir) {
             rt.ingests.get_or_insert_with(Vec::new).extend(list);
             rt.ingest_dir = Some(dir);
@@ -213,7 +229,9 @@ pub fn read(
     if rt.ingests.is_none() && rt.daemons.is_empty() {
         // No daemon found (a container without hostPID): the default store still tells.
         let dir = "/var/lib/containerd/io.containerd.content.v1.content/ingest";
-        if let Some(list) = ingests(fs, dir) {
+        if remote.why_not(dir).is_none()
+            && let Some(list) = ingests(fs, dir)
+        {
             rt.ingests = Some(list);
             rt.ingest_dir = Some(dir.into());
         }
@@ -344,6 +362,7 @@ mod tests {
         let (rt, _) = read(
             &fs,
             &kernel,
+            &RemoteMounts::default(),
             &[],
             Some(&kubelet),
             Some(Instant::now() + Duration::from_millis(700)),
