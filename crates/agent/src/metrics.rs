@@ -13,6 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
 
 type Labels = Vec<(String, String)>;
@@ -107,7 +108,7 @@ impl Metrics {
         );
         registry.register(
             "collector_success",
-            "1 when the collector's last run finished within its deadline",
+            "1 when the collector's last run read everything (0: skipped at the deadline, or a read timed out)",
             m.collector_success.clone(),
         );
         registry.register(
@@ -211,12 +212,17 @@ impl Metrics {
     }
 
     /// The collectors of one sample, and what it could not read.
-    pub fn sample(&self, s: &Snapshot, ran: &[&str]) {
-        for c in ran {
-            let ms = s.timings.get(*c).copied();
+    pub fn sample(&self, s: &Snapshot) {
+        // Every collector the sample called for: those that ran (a timing) and those that
+        // did not or not wholly (skipped at the deadline, a read timed out).
+        let mut called: BTreeSet<&str> = s.timings.keys().map(String::as_str).collect();
+        called.extend(s.incomplete_collectors.iter().map(String::as_str));
+        for c in called {
+            let ms = s.timings.get(c).copied();
+            let whole = ms.is_some() && !s.incomplete_collectors.iter().any(|i| i == c);
             self.collector_success
                 .get_or_create(&l(&[("collector", c)]))
-                .set(i64::from(ms.is_some()));
+                .set(i64::from(whole));
             if let Some(ms) = ms {
                 self.collector_duration
                     .get_or_create(&l(&[("collector", c)]))

@@ -239,3 +239,106 @@ fn docs_conditions_names_every_type_and_reason_the_agent_writes() {
         }
     }
 }
+
+#[test]
+fn docs_agent_metrics_table_is_what_the_agent_exports() {
+    use node_doctor_core::model::{Kind, Snapshot, Unavailable};
+    // Every family, exercised once as the agent does.
+    let m = node_doctor_agent::metrics::Metrics::new("0", "x");
+    m.check_run("zombie-processes", &[], false, 1.0, 1);
+    let mut s = Snapshot {
+        loadavg: Some(node_doctor_core::model::LoadAverage {
+            one: 0.0,
+            five: 0.0,
+            fifteen: 0.0,
+            cur: 1,
+            max: 100,
+            latest_pid: 1,
+        }),
+        ..Snapshot::default()
+    };
+    s.timings.insert("processes".into(), 3.0);
+    s.timings.insert("mounts".into(), 1.0);
+    s.incomplete_collectors.push("mounts".into());
+    s.incomplete_collectors.push("kubelet".into());
+    s.unavailable
+        .push(Unavailable::new("proc/1/stat", Kind::Timeout, "timed out"));
+    m.sample(&s);
+    m.log_source("kmsg", true, 1);
+    m.log_match("kmsg", "oom-kill", 1);
+    m.publish("conditions", "ok", 1);
+    m.events(0, 1);
+    m.condition("ZombieProcesses", "False");
+    m.history(1);
+    let exported = m.encode();
+
+    // What the encoder says: family -> (type, label names).
+    let mut families: std::collections::BTreeMap<
+        String,
+        (String, std::collections::BTreeSet<String>),
+    > = Default::default();
+    for line in exported.lines() {
+        if let Some(t) = line.strip_prefix("# TYPE ") {
+            let mut w = t.split_whitespace();
+            let (name, ty) = (w.next().unwrap(), w.next().unwrap());
+            families.insert(name.to_string(), (ty.to_string(), Default::default()));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = families
+                .keys()
+                .find(|f| name == f.as_str())
+                .cloned()
+                .unwrap_or_else(|| panic!("{name}: no family"));
+            if let Some(labels) = line.split_once('{').and_then(|(_, r)| r.split_once('}')) {
+                for kv in labels.0.split(',') {
+                    let k = kv.split('=').next().unwrap().to_string();
+                    families.get_mut(&family).unwrap().1.insert(k);
+                }
+            }
+        }
+    }
+
+    // What docs/agent.md says.
+    let doc = std::fs::read_to_string(deploy_dir().join("../docs/agent.md")).unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for row in doc.lines().filter(|l| l.starts_with("| `node_doctor_")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let name = cells[1].trim_matches('`');
+        let ty = cells[2];
+        let labels: std::collections::BTreeSet<String> = cells[3]
+            .split(',')
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        // Text format 0.0.4 names a counter's family with its `_total`, as the docs do.
+        assert!(
+            ty != "counter" || name.ends_with("_total"),
+            "{name}: a counter ends in _total"
+        );
+        let family = name;
+        let (have_ty, have_labels) = families
+            .get(family)
+            .unwrap_or_else(|| panic!("docs/agent.md names {name}, which is not exported"));
+        assert_eq!(have_ty, ty, "{name}: type");
+        assert_eq!(have_labels, &labels, "{name}: labels");
+        documented.insert(family.to_string());
+    }
+    let exported: std::collections::BTreeSet<String> = families.keys().cloned().collect();
+    assert_eq!(
+        documented, exported,
+        "docs/agent.md's metrics table and the exported families"
+    );
+    // A collector that did not read everything is 0; one that did, 1.
+    assert!(
+        m.encode()
+            .contains("node_doctor_collector_success{collector=\"kubelet\"} 0")
+    );
+    assert!(
+        m.encode()
+            .contains("node_doctor_collector_success{collector=\"mounts\"} 0")
+    );
+    assert!(
+        m.encode()
+            .contains("node_doctor_collector_success{collector=\"processes\"} 1")
+    );
+}

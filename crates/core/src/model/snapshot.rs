@@ -112,6 +112,11 @@ pub struct Snapshot {
     /// Wall time each collector took, in ms, by collector id.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub timings: BTreeMap<String, f64>,
+    /// Collectors that did not read everything they were asked to: not run because the
+    /// run's deadline had passed, or a read of theirs timed out (its `unavailable` entry
+    /// says which). By collector id, as in `timings`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete_collectors: Vec<String>,
 }
 
 /// The identity node-doctor read the host with.

@@ -57,12 +57,20 @@ fn timed(s: &mut Snapshot, id: &str, deadline: Option<Instant>, f: impl FnOnce(&
             Kind::Timeout,
             format!("not read: the run's deadline had passed before the {id} collector"),
         ));
+        s.incomplete_collectors.push(id.to_string());
         return;
     }
     let t = Instant::now();
+    let before = s.unavailable.len();
     f(s);
     s.timings
         .insert(id.to_string(), t.elapsed().as_secs_f64() * 1000.0);
+    if s.unavailable
+        .get(before..)
+        .is_some_and(|new| new.iter().any(|u| u.kind == Kind::Timeout))
+    {
+        s.incomplete_collectors.push(id.to_string());
+    }
 }
 
 /// Adds the kubelet's and the runtime's log lines to `s` from `tail`, timed as the
