@@ -28,6 +28,8 @@ pub const CHECK: CheckDef = CheckDef {
     needs: Needs {
         processes: true,
         cgroups: true,
+        // Forks refused *during the window* (pids.events max rising) need two samples.
+        history: true,
         ..Needs::NONE
     },
     settings: &[WARN, CRIT, CGROUP_WARN, CGROUP_CRIT],

@@ -29,6 +29,8 @@ pub const CHECK: CheckDef = CheckDef {
         processes: true,
         container_mounts: true,
         mounts: true,
+        // A value changed between the samples (someone writing it now) needs two.
+        history: true,
         ..Needs::NONE
     },
     settings: &[],
