@@ -26,7 +26,8 @@ use metrics::Metrics;
 use node_doctor_core::checks::{self, CheckDef, Needs, Outcome, Report};
 use node_doctor_core::config::Config;
 use node_doctor_core::finding::{Finding, RuleKind, Severity};
-use node_doctor_core::model::{Recording, Snapshot, Source};
+use node_doctor_core::model::log::KernelLog;
+use node_doctor_core::model::{LogRecord, Recording, Snapshot, Source};
 use node_doctor_core::rules::{RuleSet, RuleSpec, npd, pack};
 use node_doctor_host::Host;
 use node_doctor_host::collect::daemon_logs;
@@ -35,10 +36,10 @@ use publish::{Desired, EventSpec, Kube, event_sender, publisher};
 use server::Shared;
 use settings::AgentSettings;
 use state::{Persisted, StateDir};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -87,12 +88,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rt.block_on(main_loop(args))
     };
     // Blocking collections still stuck in the kernel are not waited for.
-    rt.shutdown_timeout(Duration::from_secs(2));
+    rt.shutdown_timeout(Duration::from_millis(500));
     result
 }
 
 enum LogMsg {
     Events(Vec<logmon::Event>),
+    /// kmsg records the checks that read kernel lines want (oom-kills, coredump-storm), and
+    /// how many more were not kept.
+    Kernel(Vec<LogRecord>, u64),
     Stats(
         Vec<node_doctor_core::model::log::SourceStats>,
         BTreeMap<String, node_doctor_core::model::log::Position>,
@@ -177,6 +181,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     let log_thread = start_logs(
         &host,
         &settings,
+        &checks,
         rules.clone(),
         persisted.positions.clone(),
         log_tx,
@@ -207,6 +212,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(reaper(shutdown_rx.clone())));
     }
 
+    let (collected_tx, mut collected_rx) = mpsc::channel::<Collected>(4);
     let mut engine = Engine {
         host,
         settings: settings.clone(),
@@ -230,7 +236,19 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         events: events.clone(),
         state_dir,
         desired_tx,
-        collecting: Arc::new(AtomicBool::new(false)),
+        pending: None,
+        generation: 0,
+        collected_tx,
+        collections_running: Arc::new(AtomicUsize::new(0)),
+        npd_judged_ms: 0,
+        kernel_ring: VecDeque::new(),
+        kernel_not_kept: 0,
+        follows_kmsg: settings
+            .logs
+            .sources
+            .iter()
+            .any(|x| matches!(Source::parse(x), Ok(Source::Kmsg))),
+        kmsg_error: None,
         daemon_logs: Arc::new(Mutex::new(daemon_logs::Tail::new())),
         last_lines: BTreeMap::new(),
         log_modes: BTreeMap::new(),
@@ -246,7 +264,8 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            _ = tick.tick() => engine.tick().await,
+            _ = tick.tick() => engine.tick(),
+            Some(c) = collected_rx.recv() => engine.on_collected(c),
             Some(msg) = log_rx.recv() => engine.on_logs(msg),
             Some(node) = adopt_rx.recv() => engine.adopt(node),
             _ = sigterm.recv() => break,
@@ -254,27 +273,34 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         }
     }
     log("stopping");
+    // One budget for the whole shutdown (issue: exit within 5 s of SIGTERM, the runtime's
+    // own shutdown after this included): no step waits past it.
+    let end = Instant::now() + SHUTDOWN_BUDGET;
     // Events already queued (a condition that just turned True) get a moment to go out.
     if kube.is_some() {
-        let end = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < end && events.lock().map(|q| !q.is_empty()).unwrap_or(false) {
+        let events_end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < events_end.min(end)
+            && events.lock().map(|q| !q.is_empty()).unwrap_or(false)
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     let _ = shutdown_tx.send(true);
     log_stop.store(true, Ordering::Relaxed);
     engine.save();
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    let _ = tokio::time::timeout(end.saturating_duration_since(Instant::now()), server).await;
     for t in tasks {
         t.abort();
     }
-    // The log thread wakes within its wait and exits; not waited for past a moment.
-    let _ = tokio::task::spawn_blocking(move || {
-        let end = Instant::now() + Duration::from_secs(1);
-        while !log_thread.is_finished() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
+    // The log thread wakes within its wait and exits; not waited for past the budget.
+    let _ = tokio::time::timeout(
+        end.saturating_duration_since(Instant::now()),
+        tokio::task::spawn_blocking(move || {
+            while !log_thread.is_finished() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }),
+    )
     .await;
     Ok(())
 }
@@ -341,6 +367,7 @@ fn load_rules(s: &AgentSettings) -> anyhow::Result<Vec<RuleSpec>> {
 fn start_logs(
     host: &Host,
     s: &AgentSettings,
+    checks: &[&'static CheckDef],
     mut rules: Vec<RuleSpec>,
     resume: BTreeMap<String, node_doctor_core::model::log::Position>,
     tx: mpsc::Sender<LogMsg>,
@@ -368,6 +395,7 @@ fn start_logs(
         since_ms: Some(now.saturating_sub(5 * 60_000)),
         resume,
         boot_id,
+        keep_kernel_lines: kernel_lines(checks),
         ..logmon::Options::default()
     };
     Ok(std::thread::Builder::new()
@@ -378,6 +406,12 @@ fn start_logs(
             while !stop.load(Ordering::Relaxed) {
                 let evs = m.poll();
                 if !evs.is_empty() && tx.blocking_send(LogMsg::Events(evs)).is_err() {
+                    return;
+                }
+                let (kept, dropped) = m.take_kernel_records();
+                if (!kept.is_empty() || dropped > 0)
+                    && tx.blocking_send(LogMsg::Kernel(kept, dropped)).is_err()
+                {
                     return;
                 }
                 if last_stats.elapsed() >= Duration::from_secs(2) {
@@ -394,6 +428,38 @@ fn start_logs(
                 m.wait(Duration::from_secs(1));
             }
         })?)
+}
+
+/// A collection's result, back in the main loop.
+struct Collected {
+    generation: u64,
+    /// When it started (the checks' `now`).
+    now: u64,
+    due: Vec<&'static CheckDef>,
+    snapshot: Snapshot,
+}
+
+/// Everything from SIGTERM to the end of `main_loop`; the runtime's shutdown adds at most
+/// half a second.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(4);
+
+/// A collection not back this long after its deadline is stuck in the kernel.
+const STUCK_GRACE_MS: u64 = 5_000;
+/// Collection threads at most, abandoned ones included (each is one blocking thread).
+const MAX_COLLECTIONS: usize = 3;
+/// Kernel records kept for the kernel-line checks: at most this many, this long.
+const KERNEL_RING: usize = 256;
+const KERNEL_RING_MS: u64 = 60 * 60 * 1000;
+
+/// The kernel lines the agent's checks read from the ring (the log monitor keeps them).
+fn kernel_lines(checks: &[&'static CheckDef]) -> Vec<String> {
+    let mut out: Vec<String> = checks
+        .iter()
+        .flat_map(|c| checks::kernel_lines_of(c.id).iter().map(|l| l.to_string()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 struct Engine {
@@ -419,7 +485,23 @@ struct Engine {
     events: Arc<Mutex<EventQueue>>,
     state_dir: StateDir,
     desired_tx: watch::Sender<Desired>,
-    collecting: Arc<AtomicBool>,
+    /// The collection in flight: its number and when it started. Its result comes back
+    /// through `collected_tx` into the main loop, which keeps answering signals and judging
+    /// the log conditions meanwhile.
+    pending: Option<(u64, Instant)>,
+    generation: u64,
+    collected_tx: mpsc::Sender<Collected>,
+    /// Collections whose thread has not returned yet, abandoned ones included.
+    collections_running: Arc<AtomicUsize>,
+    /// When the NPD-named conditions were last judged: a log line since then sets them.
+    npd_judged_ms: u64,
+    /// The kmsg records the kernel-line checks read (oom-kills, coredump-storm), as the log
+    /// monitor followed them: the last hour, at most [`KERNEL_RING`].
+    kernel_ring: VecDeque<LogRecord>,
+    kernel_not_kept: u64,
+    /// Whether kmsg is among the followed sources, and its last error.
+    follows_kmsg: bool,
+    kmsg_error: Option<String>,
     /// The kubelet's and the runtime's log lines, followed from one collection to the next.
     daemon_logs: Arc<Mutex<daemon_logs::Tail>>,
     last_lines: BTreeMap<String, u64>,
@@ -495,12 +577,30 @@ impl Engine {
         log(format!("adopted {n} of our conditions from the Node"));
     }
 
-    async fn tick(&mut self) {
+    /// One tick: the log conditions judged, and a collection started for the checks due
+    /// (its result arrives in [`Engine::on_collected`]). Never waits on the host.
+    fn tick(&mut self) {
         let now = self.host.kernel.now_ms();
-        if self.collecting.load(Ordering::Relaxed) {
+        self.judge_log_conditions(now);
+        if let Some((_, started)) = self.pending {
+            let stuck_after = Duration::from_millis(
+                self.settings
+                    .collect_deadline_ms
+                    .saturating_add(STUCK_GRACE_MS),
+            );
             // The previous collection is still running (blocked reads are bounded, but a
-            // slow host can take a tick): never pile collections up.
-            return;
+            // slow host can take a tick): never pile collections up. One stuck in the
+            // kernel past every deadline is abandoned (its thread returns when the kernel
+            // lets it; its result is then ignored) so checks go on — with a bound on how
+            // many such threads there can be.
+            if started.elapsed() < stuck_after
+                || self.collections_running.load(Ordering::Relaxed) >= MAX_COLLECTIONS
+            {
+                self.after_tick(now);
+                return;
+            }
+            log("collection still running past its deadline: abandoned, starting another");
+            self.pending = None;
         }
         let due: Vec<&'static CheckDef> = self
             .checks
@@ -532,9 +632,18 @@ impl Engine {
         let tail = self.daemon_logs.clone();
         let host = self.host.clone();
         let deadline = Instant::now() + Duration::from_millis(self.settings.collect_deadline_ms);
-        let flag = self.collecting.clone();
-        flag.store(true, Ordering::Relaxed);
-        let collect = tokio::task::spawn_blocking(move || {
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        self.pending = Some((generation, Instant::now()));
+        let running = self.collections_running.clone();
+        running.fetch_add(1, Ordering::Relaxed);
+        let tx = self.collected_tx.clone();
+        // Every check due is marked run now: a slow collection does not make them due
+        // again at the next tick.
+        for c in &due {
+            self.last_run.insert(c.id, now);
+        }
+        tokio::task::spawn_blocking(move || {
             let mut s = node_doctor_host::collect::collect(&host, &needs, Some(deadline));
             if follow_daemon_logs {
                 let mut tail = tail
@@ -547,35 +656,44 @@ impl Engine {
                     Some(deadline),
                 );
             }
-            flag.store(false, Ordering::Relaxed);
-            s
+            running.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.blocking_send(Collected {
+                generation,
+                now,
+                due,
+                snapshot: s,
+            });
         });
-        let snapshot = match tokio::time::timeout(
-            Duration::from_millis(self.settings.collect_deadline_ms.saturating_add(5_000)),
-            collect,
-        )
-        .await
+        self.after_tick(now);
+    }
+
+    /// A collection's result: the checks it was for are run on the history.
+    fn on_collected(&mut self, c: Collected) {
+        if self.pending.map(|(g, _)| g) != Some(c.generation) {
+            // An abandoned collection came back at last: its checks have run since.
+            return;
+        }
+        self.pending = None;
+        let Collected {
+            now,
+            due,
+            mut snapshot,
+            ..
+        } = c;
+        if due
+            .iter()
+            .any(|c| !checks::kernel_lines_of(c.id).is_empty())
         {
-            Ok(Ok(s)) => Arc::new(s),
-            Ok(Err(e)) => {
-                log(format!("collection failed: {e}"));
-                self.collecting.store(false, Ordering::Relaxed);
-                return;
-            }
-            Err(_) => {
-                log("collection still running past its deadline; skipping this tick");
-                return;
-            }
-        };
-        let ran: Vec<&str> = snapshot.timings.keys().map(String::as_str).collect();
-        self.metrics.sample(&snapshot, &ran);
+            snapshot.kernel_log = self.kernel_log(now);
+        }
+        let snapshot = Arc::new(snapshot);
+        self.metrics.sample(&snapshot);
         self.history.push(snapshot);
         self.metrics.history(self.history.len());
         let boot = self.boot_id();
         for c in due {
-            self.last_run.insert(c.id, now);
-            // The agent reads the kernel log through its log monitor, never into samples:
-            // a check that also uses the ring (coredump-storm) is judged on the rest.
+            // The agent reads the kernel ring through its log monitor, never into samples:
+            // the kernel-line checks get the records it kept for them (`kernel_log`).
             let mut needs = c.needs;
             needs.kernel_log = false;
             let samples = self.history.for_needs(&needs);
@@ -597,32 +715,65 @@ impl Engine {
             }
             self.outcomes.insert(c.id, (outcome, ms));
         }
-        // NPD-named conditions from the log rules.
-        if self.adopted {
-            let npd: Vec<CondType> = self
-                .types
-                .iter()
-                .filter(|t| t.owner == Owner::Npd)
-                .cloned()
-                .collect();
-            let prev_tick = now.saturating_sub(self.settings.interval_ms);
-            for t in npd {
-                let v = match self.log_problems.get(&t.type_) {
-                    // As NPD: True carries the rule's reason (DockerHung, AUFSUmountHung
-                    // under KernelDeadlock), False the condition's default reason.
-                    Some((at, reason, msg)) if *at >= prev_tick => Verdict::Problem {
-                        reason: reason.clone(),
-                        message: msg.clone(),
-                    },
-                    _ => Verdict::Fine {
-                        reason: catalog::npd_clear_reason(&t.type_),
-                        message: "no matching log line recently".into(),
-                    },
-                };
-                self.step(&t.type_, &v, now, boot.as_deref());
-            }
+        self.after_tick(self.host.kernel.now_ms());
+    }
+
+    /// The kernel records kept for the kernel-line checks, as a sample's kernel log: none
+    /// when kmsg is not followed (those checks then say the records were not collected).
+    fn kernel_log(&mut self, now: u64) -> Option<KernelLog> {
+        if !self.follows_kmsg {
+            return None;
         }
-        self.after_tick(now);
+        let horizon = now.saturating_sub(KERNEL_RING_MS);
+        while self
+            .kernel_ring
+            .front()
+            .is_some_and(|r| r.time_ms.is_some_and(|t| t < horizon))
+        {
+            self.kernel_ring.pop_front();
+        }
+        Some(KernelLog {
+            records: self.kernel_ring.iter().cloned().collect(),
+            lost: 0,
+            not_kept: self.kernel_not_kept,
+            error: self.kmsg_error.clone(),
+            via: Some(match self.log_modes.get("kmsg") {
+                Some(m) => format!("kmsg followed by the agent ({m})"),
+                None => "kmsg followed by the agent".into(),
+            }),
+        })
+    }
+
+    /// The NPD-named conditions from the log rules, at every tick: True while a matching
+    /// line arrived since the last judgement (its clearing follows the condition's quiet
+    /// window), whatever the checks' cadence.
+    fn judge_log_conditions(&mut self, now: u64) {
+        if !self.adopted {
+            return;
+        }
+        let since = std::mem::replace(&mut self.npd_judged_ms, now);
+        let boot = self.boot_id();
+        let npd: Vec<CondType> = self
+            .types
+            .iter()
+            .filter(|t| t.owner == Owner::Npd)
+            .cloned()
+            .collect();
+        for t in npd {
+            let v = match self.log_problems.get(&t.type_) {
+                // As NPD: True carries the rule's reason (DockerHung, AUFSUmountHung
+                // under KernelDeadlock), False the condition's default reason.
+                Some((at, reason, msg)) if *at >= since => Verdict::Problem {
+                    reason: reason.clone(),
+                    message: msg.clone(),
+                },
+                _ => Verdict::Fine {
+                    reason: catalog::npd_clear_reason(&t.type_),
+                    message: "no matching log line recently".into(),
+                },
+            };
+            self.step(&t.type_, &v, now, boot.as_deref());
+        }
     }
 
     /// One condition's step, with its Event and, on turning True, a flight recording.
@@ -763,8 +914,21 @@ impl Engine {
                     }
                 }
             }
+            LogMsg::Kernel(records, not_kept) => {
+                for r in records {
+                    if self.kernel_ring.len() >= KERNEL_RING {
+                        self.kernel_ring.pop_front();
+                        self.kernel_not_kept = self.kernel_not_kept.saturating_add(1);
+                    }
+                    self.kernel_ring.push_back(r);
+                }
+                self.kernel_not_kept = self.kernel_not_kept.saturating_add(not_kept);
+            }
             LogMsg::Stats(stats, positions) => {
                 for s in stats {
+                    if s.source == "kmsg" {
+                        self.kmsg_error = s.error.clone();
+                    }
                     // Say how each source is read when that is first known or changes
                     // (kmsg: /dev/kmsg, or klogctl polling without a privileged pod).
                     if let Some(mode) = &s.mode

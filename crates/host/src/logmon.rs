@@ -42,6 +42,10 @@ pub struct Options {
     /// This boot's id (`/proc/sys/kernel/random/boot_id`), to tell a kmsg position of an
     /// earlier boot.
     pub boot_id: Option<String>,
+    /// Kernel records holding one of these strings are also kept as records, for
+    /// [`Monitor::take_kernel_records`]: the agent hands the kmsg lines `oom-kills` and
+    /// `coredump-storm` judge to those checks without reading the ring a second time.
+    pub keep_kernel_lines: Vec<String>,
 }
 
 impl Default for Options {
@@ -54,6 +58,7 @@ impl Default for Options {
             strip_prefix: true,
             resume: BTreeMap::new(),
             boot_id: None,
+            keep_kernel_lines: Vec::new(),
         }
     }
 }
@@ -118,7 +123,15 @@ pub struct Monitor {
     boot_ms: Option<u64>,
     /// One inotify instance for every followed file: [`Monitor::wait`] wakes on a write.
     inotify: Option<OwnedFd>,
+    /// Kernel records kept for [`Options::keep_kernel_lines`], until taken; and how many
+    /// were not kept for the cap.
+    kept: Vec<LogRecord>,
+    kept_dropped: u64,
 }
+
+/// Kernel records kept between two [`Monitor::take_kernel_records`] at most: an OOM storm
+/// cannot make the agent grow.
+pub const KEPT_MAX: usize = 256;
 
 /// Without a descriptor to wait on (the journal's own thread, an unwatched file, a source
 /// waiting to be retried), the monitor looks again this often.
@@ -171,6 +184,8 @@ impl Monitor {
             started_ms,
             boot_ms,
             inotify,
+            kept: Vec::new(),
+            kept_dropped: 0,
         };
         for i in 0..m.streams.len() {
             m.open(i);
@@ -347,6 +362,9 @@ impl Monitor {
         let boot = self.boot_ms;
         let started = self.started_ms;
         let inotify = self.inotify.as_ref();
+        let keep = &self.opts.keep_kernel_lines;
+        let kept = &mut self.kept;
+        let kept_dropped = &mut self.kept_dropped;
         let Some(st) = self.streams.get_mut(i) else {
             return Vec::new();
         };
@@ -396,6 +414,13 @@ impl Monitor {
                             let got = matcher.feed(&rec.record);
                             if follow {
                                 hits.extend(got);
+                            }
+                            if keep.iter().any(|l| rec.record.text.contains(l.as_str())) {
+                                if kept.len() < KEPT_MAX {
+                                    kept.push(rec.record.clone());
+                                } else {
+                                    *kept_dropped = kept_dropped.saturating_add(1);
+                                }
                             }
                         }
                     }) {
@@ -572,6 +597,15 @@ impl Monitor {
         }
         out.sort_by_key(|f| std::cmp::Reverse(f.severity));
         out
+    }
+
+    /// The kernel records kept since the last call ([`Options::keep_kernel_lines`]), oldest
+    /// first, and how many more were not kept for [`KEPT_MAX`].
+    pub fn take_kernel_records(&mut self) -> (Vec<LogRecord>, u64) {
+        (
+            std::mem::take(&mut self.kept),
+            std::mem::take(&mut self.kept_dropped),
+        )
     }
 
     pub fn stats(&self) -> Vec<SourceStats> {

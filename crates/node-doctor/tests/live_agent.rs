@@ -11,6 +11,7 @@ mod common;
 use common::faults::*;
 use common::*;
 use serde_json::Value;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 #[path = "common/fake_apiserver.rs"]
@@ -610,4 +611,82 @@ fn the_agent_probes_the_cri_through_the_host_root_and_follows_the_kubelets_journ
     assert_eq!(agent.terminate(), Some(0));
     drop(binds);
     assert!(mounts_below(dir.path()).is_empty());
+}
+
+/// Guards two gaps of the agent at its default cadence (10 s ticks, no check due before
+/// 30 s): NPD-named conditions were judged only at ticks where a check ran, and counted only
+/// lines of the last tick, so a hung-task line logged between two check runs never set
+/// `KernelDeadlock`; and `oom-kills` saw no kernel lines at all (the agent follows kmsg with
+/// its log monitor and does not read the ring into samples), so a real OOM kill was never
+/// named. Now the log conditions are judged at every tick, and the monitor keeps the kmsg
+/// lines `oom-kills` and `coredump-storm` read for them.
+#[test]
+fn at_the_default_cadence_a_deadlock_line_sets_its_condition_and_a_real_oom_kill_is_named() {
+    assert_root();
+    let _g = serialize();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kern.log");
+    std::fs::write(&log, "").unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!("[logs]\nsources = [\"kmsg\", \"file:{}\"]\n", log.display()),
+    )
+    .unwrap();
+    let api = FakeApiServer::start("n1");
+    let port = free_port();
+    let kubeconfig = api.kubeconfig(dir.path());
+    let state = dir.path().join("state");
+    let mut agent = Spawned::start(&[
+        "agent",
+        "--node-name",
+        "n1",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    wait_for(Duration::from_secs(30), "KernelDeadlock False", || {
+        condition_is(&api, "KernelDeadlock", "False", "KernelHasNoDeadlock")
+    });
+    // Between two check runs (the first ran at start; the next is 30 s later).
+    let line = "Dec  2 01:00:00 node1 kernel: [ 4242.000000] INFO: task dockerd:4321 blocked for more than 120 seconds.\n";
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(line.as_bytes())
+        .unwrap();
+    wait_for(Duration::from_secs(20), "KernelDeadlock True", || {
+        condition_is(&api, "KernelDeadlock", "True", "DockerHung")
+    });
+
+    // A real OOM kill at a container's own limit: named by the agent's oom-kills.
+    let (rel, _pod, id) = container_shaped("agentoom");
+    let mut cg = make_cgroup(std::path::Path::new("/sys/fs/cgroup/memory"), &rel);
+    let leaf = cg.leaf().to_path_buf();
+    let pid = oom_kill_in(&mut cg, &leaf, 32 << 20);
+    let mut seen = Value::Null;
+    wait_for(
+        Duration::from_secs(45),
+        "oom-kills names the victim",
+        || {
+            let Some(body) = http_get(port, "/findings") else {
+                return false;
+            };
+            let Ok(doc) = serde_json::from_str::<Value>(&body) else {
+                return false;
+            };
+            let found = !findings_about(&doc, "oom-kills", "pid", &Value::from(pid)).is_empty();
+            seen = doc;
+            found
+        },
+    );
+    let f = findings_about(&seen, "oom-kills", "pid", &Value::from(pid))[0].clone();
+    assert_eq!(f["key"], format!("oom-kills/container:{id}"), "{f:#}");
+    assert_eq!(agent.terminate(), Some(0), "exits cleanly on SIGTERM");
 }

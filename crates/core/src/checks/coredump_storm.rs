@@ -104,6 +104,15 @@ struct Patterns {
     pipe_failed: Regex,
 }
 
+/// The kernel lines this check reads (every pattern below holds one of them): a follower of
+/// the ring (the agent) keeps the records holding one of them for it.
+pub const KERNEL_LINES: &[&str] = &[
+    "over core_pipe_limit",
+    "]: segfault at ",
+    "traps: ",
+    " pipe failed",
+];
+
 fn patterns() -> Option<&'static Patterns> {
     static P: OnceLock<Option<Patterns>> = OnceLock::new();
     P.get_or_init(|| {

@@ -308,6 +308,17 @@ pub fn all() -> &'static [CheckDef] {
     ]
 }
 
+/// The kernel-log lines a check reads from the ring, for a caller that follows the ring
+/// itself and hands the check only those records (the agent): empty for the checks that
+/// read no kernel lines, and for `kernel-log`, whose rules the caller runs on every line.
+pub fn kernel_lines_of(id: &str) -> &'static [&'static str] {
+    match id {
+        "oom-kills" => oom_kills::KERNEL_LINES,
+        "coredump-storm" => coredump_storm::KERNEL_LINES,
+        _ => &[],
+    }
+}
+
 pub fn by_id(id: &str) -> Option<&'static CheckDef> {
     all().iter().find(|c| c.id == id)
 }
@@ -401,4 +412,64 @@ pub fn run(checks: &[&'static CheckDef], history: &History, config: &Config) -> 
 /// Formats a ratio as a percentage with one decimal.
 pub(crate) fn pct(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A check that compares samples must ask for two: the sampler takes one sample when no
+    /// selected check needs history, and `check --only X` would then judge X on one.
+    #[test]
+    fn checks_that_compare_samples_ask_for_history() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/checks");
+        let mut looked = 0;
+        for c in all() {
+            let file = dir.join(format!("{}.rs", c.id.replace('-', "_")));
+            let Ok(src) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            looked += 1;
+            let code = src.split("#[cfg(test)]").next().unwrap_or("");
+            let compares = [".earliest()", ".previous()", "change(h", "consecutive(h"]
+                .iter()
+                .any(|p| code.contains(p));
+            assert!(
+                !compares || c.needs.history,
+                "{}: compares samples but its Needs lack history",
+                c.id
+            );
+        }
+        assert!(looked >= 20, "the checks' sources were read ({looked})");
+    }
+
+    /// A check that reads kernel lines names them, so a follower of the ring (the agent)
+    /// can hand it those records.
+    #[test]
+    fn checks_that_read_kernel_lines_name_them() {
+        for c in all() {
+            if c.needs.kernel_log && c.id != "kernel-log" {
+                assert!(!kernel_lines_of(c.id).is_empty(), "{}", c.id);
+            }
+        }
+        // Real lines each check parses hold one of its strings.
+        let held = |id: &str, line: &str| kernel_lines_of(id).iter().any(|l| line.contains(l));
+        for line in [
+            "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=abc,mems_allowed=0,oom_memcg=/kubepods/burstable/podx,task_memcg=/kubepods/burstable/podx/c1,task=python,pid=4242,uid=0",
+            "Memory cgroup out of memory: Killed process 4242 (python) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:100kB oom_score_adj:0",
+            "Out of memory: Kill process 4242 (python) score 900 or sacrifice child",
+            "Task in /kubepods/podx/c1 killed as a result of limit of /kubepods/podx",
+        ] {
+            assert!(held("oom-kills", line), "{line}");
+        }
+        for line in [
+            "coredump: 4242(python): over core_pipe_limit, skipping core dump",
+            "Pid 4242(python) over core_pipe_limit",
+            "python[4242]: segfault at 0 ip 00007f0000000000 sp 00007ffc00000000 error 6 in libc.so.6",
+            "traps: python[4242] general protection fault ip:7f0000000000 sp:7ffc00000000 error:0",
+            "Core dump to |/usr/lib/systemd/systemd-coredump pipe failed",
+        ] {
+            assert!(held("coredump-storm", line), "{line}");
+        }
+    }
 }

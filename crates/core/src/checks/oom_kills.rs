@@ -40,6 +40,15 @@ pub const CHECK: CheckDef = CheckDef {
     run,
 };
 
+/// The kernel lines this check reads (what [`kills`] parses): a follower of the ring (the
+/// agent) keeps the records holding one of them for it.
+pub const KERNEL_LINES: &[&str] = &[
+    "oom-kill:",
+    "Killed process ",
+    "Out of memory: Kill process ",
+    " killed as a result of limit of ",
+];
+
 /// Kills logged longer ago than this are left to `kernel-log` (which reports them as info).
 pub const RECENT: SettingDef = SettingDef::duration(
     "recent",
