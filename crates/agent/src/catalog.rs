@@ -181,6 +181,7 @@ mod tests {
         }
         let mut names: Vec<&str> = ts.iter().map(|t| t.type_.as_str()).collect();
         let n = names.len();
+        names.sort_unstable();
         names.dedup();
         assert_eq!(n, names.len(), "types are unique");
         assert!(ts.iter().any(|t| t.type_ == "KernelDeadlock"

@@ -115,7 +115,8 @@ fn pid_exhaustion_scenario_is_critical_with_top_thread_holders() {
     let f = &r.findings[0];
     assert_eq!(f.check, "pid-exhaustion");
     assert_eq!(f.severity, Severity::Critical);
-    assert!(f.summary.contains("81 of 88"), "{}", f.summary);
+    let tasks = f.measure("tasks").unwrap();
+    assert_eq!((tasks.value, tasks.limit), (81.0, Some(88.0)), "{f:#?}");
     assert!(
         f.evidence
             .iter()

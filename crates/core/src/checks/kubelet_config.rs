@@ -51,9 +51,17 @@ fn run(h: &History, cfg: &CheckSettings) -> Outcome {
         return Outcome::unknown("no kubelet process on this node (no process named kubelet)");
     }
     if k.args.is_none() {
+        let pid = k.pid.unwrap_or(0);
+        // Reading the cmdline of a D-state process can block on its mmap lock
+        // (`/proc/PID/cmdline` takes it): the collector does not try. Say which case it is.
+        let why = match s.process(pid).map(|p| p.state) {
+            Some(crate::model::ProcState::DiskSleep) => {
+                "it is in D state: not read, the read can hang"
+            }
+            _ => "not readable: not permitted, or it exited during the scan",
+        };
         return Outcome::unknown(format!(
-            "kubelet (pid {}): its command line could not be read (in D state, or not permitted)",
-            k.pid.unwrap_or(0)
+            "kubelet (pid {pid}): its command line could not be read ({why})"
         ));
     }
     let mut k = k.clone();
