@@ -15,19 +15,35 @@ pub struct History {
     max_bytes: usize,
 }
 
-/// A rough size of a snapshot in memory: its processes dominate.
+/// A rough size of a snapshot in memory: its processes dominate. Counted as the allocator
+/// sees them (each heap string or vector is an allocation of its length plus ~16 bytes of
+/// malloc overhead): with cgroup v1 a process belongs to a dozen hierarchies, two strings
+/// each, and an estimate of the paths alone undercounted by 3×, so a 10000-process host's
+/// history grew to 4× its configured size (99 MiB RSS for `history_mb = 24`).
 pub fn estimate_bytes(s: &Snapshot) -> usize {
-    let per_process = 600usize;
+    const ALLOC: usize = 16;
+    let inline = std::mem::size_of::<node_doctor_core::model::Process>();
+    let membership = std::mem::size_of::<node_doctor_core::model::CgroupMembership>();
     let processes = s
         .process_list()
         .iter()
         .map(|p| {
-            per_process.saturating_add(
-                p.cgroups
-                    .iter()
-                    .map(|c| c.path.len().saturating_add(48))
-                    .sum::<usize>(),
-            )
+            let strings = p.comm.len().saturating_add(ALLOC).saturating_add(
+                // The container and pod it belongs to, its cmdline/exe/wchan when read.
+                256,
+            );
+            let cgroups = p
+                .cgroups
+                .iter()
+                .map(|c| {
+                    membership
+                        .saturating_add(c.path.len())
+                        .saturating_add(c.controllers.len())
+                        .saturating_add(2 * ALLOC)
+                })
+                .sum::<usize>()
+                .saturating_add(ALLOC);
+            inline.saturating_add(strings).saturating_add(cgroups)
         })
         .sum::<usize>();
     let pipes = s

@@ -223,6 +223,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
             .collect(),
         checks,
         last_run: BTreeMap::new(),
+        not_before: BTreeMap::new(),
         history: history::History::new(settings.history_samples, settings.history_bytes),
         outcomes: BTreeMap::new(),
         types,
@@ -437,6 +438,8 @@ struct Collected {
     now: u64,
     due: Vec<&'static CheckDef>,
     snapshot: Snapshot,
+    /// Wall time the collection took.
+    took_ms: u64,
 }
 
 /// Everything from SIGTERM to the end of `main_loop`; the runtime's shutdown adds at most
@@ -469,6 +472,9 @@ struct Engine {
     checks: Vec<&'static CheckDef>,
     intervals: BTreeMap<&'static str, u64>,
     last_run: BTreeMap<&'static str, u64>,
+    /// Not before this time does a check run again: its last collection's cost
+    /// (`collect_budget_percent`).
+    not_before: BTreeMap<&'static str, u64>,
     history: history::History,
     outcomes: BTreeMap<&'static str, (Outcome, f64)>,
     types: Vec<CondType>,
@@ -574,6 +580,7 @@ impl Engine {
         self.since_adoption.clear();
         // Everything runs at the next tick: the first evaluation is a full one.
         self.last_run.clear();
+        self.not_before.clear();
         log(format!("adopted {n} of our conditions from the Node"));
     }
 
@@ -615,6 +622,7 @@ impl Engine {
                 self.last_run
                     .get(c.id)
                     .is_none_or(|t| now.saturating_sub(*t).saturating_add(500) >= every)
+                    && self.not_before.get(c.id).is_none_or(|t| now >= *t)
             })
             .collect();
         if due.is_empty() {
@@ -644,6 +652,7 @@ impl Engine {
             self.last_run.insert(c.id, now);
         }
         tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let mut s = node_doctor_host::collect::collect(&host, &needs, Some(deadline));
             if follow_daemon_logs {
                 let mut tail = tail
@@ -657,11 +666,13 @@ impl Engine {
                 );
             }
             running.fetch_sub(1, Ordering::Relaxed);
+            let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let _ = tx.blocking_send(Collected {
                 generation,
                 now,
                 due,
                 snapshot: s,
+                took_ms,
             });
         });
         self.after_tick(now);
@@ -678,8 +689,17 @@ impl Engine {
             now,
             due,
             mut snapshot,
+            took_ms,
             ..
         } = c;
+        // Collection's share of a core stays bounded whatever the host: the checks it ran
+        // are not due again before what it took × 100 / collect_budget_percent (at 1 %, a
+        // 10000-process scan of ~1 s waits ~100 s, not 30 s; an idle host's few ms change
+        // nothing).
+        let floor = took_ms.saturating_mul(100) / self.settings.collect_budget_percent.max(1);
+        for c in &due {
+            self.not_before.insert(c.id, now.saturating_add(floor));
+        }
         if due
             .iter()
             .any(|c| !checks::kernel_lines_of(c.id).is_empty())

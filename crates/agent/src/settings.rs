@@ -30,6 +30,10 @@ pub struct AgentSettings {
     pub pipes_interval_ms: u64,
     /// Bound of one collection (abandoned reads are reported, never waited for).
     pub collect_deadline_ms: u64,
+    /// The share of wall time collections may take, in percent: a collection that took T
+    /// runs its checks again no sooner than T × 100 / this (at least their interval). 100
+    /// turns the bound off.
+    pub collect_budget_percent: u64,
     pub clear_after: u32,
     pub unknown_after: u32,
     pub condition_on_warning: bool,
@@ -60,6 +64,7 @@ impl Default for AgentSettings {
             fds_interval_ms: 60_000,
             pipes_interval_ms: 300_000,
             collect_deadline_ms: 8_000,
+            collect_budget_percent: 1,
             clear_after: 3,
             unknown_after: 3,
             condition_on_warning: false,
@@ -87,6 +92,7 @@ struct RawAgent {
     fds_interval: Option<String>,
     pipes_interval: Option<String>,
     collect_deadline: Option<String>,
+    collect_budget_percent: Option<u64>,
     clear_after: Option<u32>,
     unknown_after: Option<u32>,
     condition_on_warning: Option<bool>,
@@ -140,6 +146,10 @@ impl AgentSettings {
                 "collect_deadline",
             )?
             .max(100),
+            collect_budget_percent: raw
+                .collect_budget_percent
+                .unwrap_or(d.collect_budget_percent)
+                .clamp(1, 100),
             clear_after: raw.clear_after.unwrap_or(d.clear_after).max(1),
             unknown_after: raw.unknown_after.unwrap_or(d.unknown_after).max(1),
             condition_on_warning: raw.condition_on_warning.unwrap_or(d.condition_on_warning),
@@ -191,6 +201,20 @@ impl AgentSettings {
 mod tests {
     use super::*;
     use node_doctor_core::config::Format;
+
+    #[test]
+    fn collect_budget_percent_defaults_to_1_and_stays_in_1_to_100() {
+        let of = |text: &str| {
+            let cfg = Config::parse("a.toml", text, Format::Toml).unwrap();
+            AgentSettings::from_config(&cfg)
+                .unwrap()
+                .collect_budget_percent
+        };
+        assert_eq!(of(""), 1);
+        assert_eq!(of("[agent]\ncollect_budget_percent = 5\n"), 5);
+        assert_eq!(of("[agent]\ncollect_budget_percent = 0\n"), 1);
+        assert_eq!(of("[agent]\ncollect_budget_percent = 1000\n"), 100);
+    }
 
     #[test]
     fn defaults_sections_and_per_check_intervals() {

@@ -49,7 +49,7 @@ fn agent_config(dir: &std::path::Path) -> std::path::PathBuf {
     let p = dir.join("agent.toml");
     std::fs::write(
         &p,
-        "[agent]\ninterval = \"1s\"\nprocesses_interval = \"1s\"\nfds_interval = \"1s\"\npipes_interval = \"1s\"\n\
+        "[agent]\ninterval = \"1s\"\nprocesses_interval = \"1s\"\nfds_interval = \"1s\"\npipes_interval = \"1s\"\ncollect_budget_percent = 100\n\
          clear_after = 2\ncondition_on_warning = true\n[logs]\nsources = []\n",
     )
     .unwrap();
