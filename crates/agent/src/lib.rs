@@ -438,8 +438,17 @@ struct Collected {
     now: u64,
     due: Vec<&'static CheckDef>,
     snapshot: Snapshot,
-    /// Wall time the collection took.
+    /// CPU time the collection took (all its threads).
     took_ms: u64,
+}
+
+/// This process's CPU time so far (every thread), in ms.
+fn process_cpu_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    u64::try_from(t.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1000)
+        .saturating_add(u64::try_from(t.tv_nsec / 1_000_000).unwrap_or(0))
 }
 
 /// Everything from SIGTERM to the end of `main_loop`; the runtime's shutdown adds at most
@@ -652,7 +661,7 @@ impl Engine {
             self.last_run.insert(c.id, now);
         }
         tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
+            let cpu_before = process_cpu_ms();
             let mut s = node_doctor_host::collect::collect(&host, &needs, Some(deadline));
             if follow_daemon_logs {
                 let mut tail = tail
@@ -666,7 +675,8 @@ impl Engine {
                 );
             }
             running.fetch_sub(1, Ordering::Relaxed);
-            let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            // CPU time of the whole process meanwhile: the scan's workers included.
+            let took_ms = process_cpu_ms().saturating_sub(cpu_before);
             let _ = tx.blocking_send(Collected {
                 generation,
                 now,
@@ -693,9 +703,9 @@ impl Engine {
             ..
         } = c;
         // Collection's share of a core stays bounded whatever the host: the checks it ran
-        // are not due again before what it took × 100 / collect_budget_percent (at 1 %, a
-        // 10000-process scan of ~1 s waits ~100 s, not 30 s; an idle host's few ms change
-        // nothing).
+        // are not due again before the CPU time it took × 100 / collect_budget_percent (at
+        // 1 %, a 10000-process scan of ~1 s of CPU waits ~100 s, not 30 s; an idle host's
+        // few ms change nothing).
         let floor = took_ms.saturating_mul(100) / self.settings.collect_budget_percent.max(1);
         for c in &due {
             self.not_before.insert(c.id, now.saturating_add(floor));

@@ -30,9 +30,9 @@ pub struct AgentSettings {
     pub pipes_interval_ms: u64,
     /// Bound of one collection (abandoned reads are reported, never waited for).
     pub collect_deadline_ms: u64,
-    /// The share of wall time collections may take, in percent: a collection that took T
-    /// runs its checks again no sooner than T × 100 / this (at least their interval). 100
-    /// turns the bound off.
+    /// The share of a core collections may take, in percent: a collection that took T of
+    /// CPU runs its checks again no sooner than T × 100 / this (at least their interval).
+    /// 100 turns the bound off.
     pub collect_budget_percent: u64,
     pub clear_after: u32,
     pub unknown_after: u32,

@@ -66,8 +66,18 @@ fn start_agent_in(
     port: u16,
     root: &std::path::Path,
 ) -> Spawned {
-    let kubeconfig = api.kubeconfig(dir);
     let config = agent_config(dir);
+    start_agent_with(api, dir, port, root, &config)
+}
+
+fn start_agent_with(
+    api: &FakeApiServer,
+    dir: &std::path::Path,
+    port: u16,
+    root: &std::path::Path,
+    config: &std::path::Path,
+) -> Spawned {
+    let kubeconfig = api.kubeconfig(dir);
     let state = dir.join("state");
     Spawned::start(&[
         "agent",
@@ -635,21 +645,7 @@ fn at_the_default_cadence_a_deadlock_line_sets_its_condition_and_a_real_oom_kill
     .unwrap();
     let api = FakeApiServer::start("n1");
     let port = free_port();
-    let kubeconfig = api.kubeconfig(dir.path());
-    let state = dir.path().join("state");
-    let mut agent = Spawned::start(&[
-        "agent",
-        "--node-name",
-        "n1",
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    let mut agent = start_agent_with(&api, dir.path(), port, std::path::Path::new("/"), &config);
     wait_for(Duration::from_secs(30), "KernelDeadlock False", || {
         condition_is(&api, "KernelDeadlock", "False", "KernelHasNoDeadlock")
     });

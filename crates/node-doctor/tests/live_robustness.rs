@@ -131,6 +131,13 @@ impl DeadKubeletRoot {
             f.abort();
         }
     }
+
+    /// `node-doctor ARGS --root <this root>`, released if it hangs (see run_or_release).
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        all.extend([std::ffi::OsStr::new("--root"), self.root().as_os_str()]);
+        run_or_release(&all, &|| self.abort())
+    }
 }
 
 /// Runs `node-doctor ARGS` and waits for it to exit, up to QUICK. A process that has not
@@ -255,11 +262,7 @@ fn a_dead_fuse_mount_at_var_lib_kubelet_times_out_and_the_run_exits() {
     let root = fault.root().to_path_buf();
 
     // Exiting at all is the assertion (a hang fails after QUICK); no timing is asserted.
-    let run = |args: &[&str]| {
-        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
-        all.extend([std::ffi::OsStr::new("--root"), root.as_os_str()]);
-        run_or_release(&all, &|| fault.abort())
-    };
+    let run = |args: &[&str]| fault.run(args);
     let out = run(&[
         "check",
         "--only",
@@ -390,11 +393,7 @@ fn a_kubelet_config_on_a_dead_fuse_mount_is_not_read_and_a_full_check_exits() {
             "--config-dir=/var/lib/kubelet/config.d",
         ],
     );
-    let run = |args: &[&str]| {
-        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
-        all.extend([std::ffi::OsStr::new("--root"), root.as_os_str()]);
-        run_or_release(&all, &|| fault.abort())
-    };
+    let run = |args: &[&str]| fault.run(args);
     // Every check, as an SRE runs it: exiting is the assertion (no timing asserted).
     let out = run(&[
         "check",
