@@ -132,14 +132,16 @@ fn a_zombie_leak_sets_the_condition_survives_a_restart_and_clears_after_the_hyst
         zombie_condition(&api).is_some_and(|(s, r, _)| s == "True" && r == "UnreapedZombies")
     });
     let (_, _, since) = zombie_condition(&api).unwrap();
-    let c = api.condition("ZombieProcesses").unwrap();
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("{}", leaker.pid())),
-        "the message names the parent: {c}"
+    // The finding behind it names the parent (typed: its subject's pid).
+    let findings: Value = serde_json::from_str(&http_get(port, "/findings").unwrap()).unwrap();
+    let about = findings_about(
+        &findings,
+        "zombie-processes",
+        "pid",
+        &Value::from(leaker.pid()),
     );
+    assert_eq!(about.len(), 1, "the leaker's finding: {findings:#}");
+    assert_eq!(measure(about[0], "zombies"), Some(30.0), "{:#}", about[0]);
     // Every write so far went through server-side apply as node-doctor, forced, and left
     // kubelet's condition alone.
     let patches: Vec<_> = api
