@@ -9,8 +9,9 @@
 //! on a blocking thread with its deadline, so a stuck `/proc` read or a dead FUSE mount
 //! never stalls the loop, the HTTP server or publishing.
 
-pub mod catalog;
-pub mod conditions;
+/// The pure condition logic lives in the core crate (no IO); re-exported under the agent's
+/// old paths.
+pub use node_doctor_core::conditions::{self, catalog};
 pub mod events;
 pub mod history;
 pub mod metrics;

@@ -12,6 +12,8 @@
 //! - [`rules`]: log rules (default pack, NPD configs) turning records into findings;
 //! - [`names`]: pod and container names on subjects, from the snapshot's workloads;
 //! - [`causes`]: causal chains between the findings of one run;
+//! - [`conditions`]: NodeConditions as a state machine of check verdicts, and which types
+//!   node-doctor sets (the agent publishes what this decides);
 //! - [`kubelet`]: the kubelet's effective configuration (flags, files, version defaults);
 //! - [`config`]: per-check settings;
 //! - [`render`]: human and JSON outputs.
@@ -28,6 +30,7 @@
 pub mod attribution;
 pub mod causes;
 pub mod checks;
+pub mod conditions;
 pub mod config;
 pub mod coverage;
 pub mod finding;

@@ -12,10 +12,10 @@
 //! kubelet's (Ready, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable) and the
 //! EKS node monitoring agent's (`*Ready`) types are never written.
 
-use crate::conditions::{Clear, Verdict};
-use node_doctor_core::checks::{CheckDef, Outcome};
-use node_doctor_core::finding::{Finding, RuleKind, Severity};
-use node_doctor_core::rules::RuleSpec;
+use super::{Clear, Verdict};
+use crate::checks::{CheckDef, Outcome};
+use crate::finding::{Finding, RuleKind, Severity};
+use crate::rules::RuleSpec;
 
 /// Types owned by others: never written, even if a rule names one.
 pub const FORBIDDEN: &[&str] = &[
@@ -107,7 +107,7 @@ pub fn problem_message(check: &str, findings: &[&Finding]) -> String {
             .subjects
             .iter()
             .take(3)
-            .map(node_doctor_core::render::human::subject_line)
+            .map(crate::render::human::subject_line)
             .collect();
         if !subjects.is_empty() {
             m.push_str(&format!("; subjects: {}", subjects.join(", ")));
@@ -163,12 +163,12 @@ pub fn verdict(check: &CheckDef, outcome: &Outcome, bar: Severity) -> Option<Ver
 #[cfg(test)]
 mod tests {
     use super::*;
-    use node_doctor_core::checks;
+    use crate::checks;
 
     #[test]
     fn every_check_family_has_a_type_of_its_own_and_none_is_someone_elses() {
         let all: Vec<&'static CheckDef> = checks::all().iter().collect();
-        let rules = node_doctor_core::rules::pack::default_rules();
+        let rules = crate::rules::pack::default_rules();
         let ts = types(&all, &rules, 3);
         for t in &ts {
             assert!(!FORBIDDEN.contains(&t.type_.as_str()), "{}", t.type_);

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod catalog;
+
 /// `status` of a NodeCondition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
