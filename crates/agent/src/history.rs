@@ -5,7 +5,8 @@
 //! remains still spans the same time, only more thinly.
 
 use node_doctor_core::checks::Needs;
-use node_doctor_core::model::Snapshot;
+use node_doctor_core::model::{CgroupMembership, Snapshot};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -19,8 +20,11 @@ pub struct History {
 /// sees them (each heap string or vector is an allocation of its length plus ~16 bytes of
 /// malloc overhead): with cgroup v1 a process belongs to a dozen hierarchies, two strings
 /// each, and an estimate of the paths alone undercounted by 3×, so a 10000-process host's
-/// history grew to 4× its configured size (99 MiB RSS for `history_mb = 24`).
-pub fn estimate_bytes(s: &Snapshot) -> usize {
+/// history grew to 4× its configured size (99 MiB RSS for `history_mb = 24`). Processes
+/// share their cgroup memberships (one copy per distinct `/proc/PID/cgroup` text, and the
+/// same copy across samples: [`share_cgroups`]), so each copy is counted once, in the first
+/// sample that holds it (`seen` carries the copies counted so far).
+pub fn estimate_bytes(s: &Snapshot, seen: &mut HashSet<usize>) -> usize {
     const ALLOC: usize = 16;
     let inline = std::mem::size_of::<node_doctor_core::model::Process>();
     let membership = std::mem::size_of::<node_doctor_core::model::CgroupMembership>();
@@ -32,17 +36,20 @@ pub fn estimate_bytes(s: &Snapshot) -> usize {
                 // The container and pod it belongs to, its cmdline/exe/wchan when read.
                 256,
             );
-            let cgroups = p
-                .cgroups
-                .iter()
-                .map(|c| {
-                    membership
-                        .saturating_add(c.path.len())
-                        .saturating_add(c.controllers.len())
-                        .saturating_add(2 * ALLOC)
-                })
-                .sum::<usize>()
-                .saturating_add(ALLOC);
+            let cgroups = if seen.insert(shared_id(&p.cgroups)) {
+                p.cgroups
+                    .iter()
+                    .map(|c| {
+                        membership
+                            .saturating_add(c.path.len())
+                            .saturating_add(c.controllers.len())
+                            .saturating_add(2 * ALLOC)
+                    })
+                    .sum::<usize>()
+                    .saturating_add(2 * ALLOC)
+            } else {
+                0
+            };
             inline.saturating_add(strings).saturating_add(cgroups)
         })
         .sum::<usize>();
@@ -73,6 +80,47 @@ pub fn estimate_bytes(s: &Snapshot) -> usize {
         .saturating_add(pids)
 }
 
+/// Which shared copy of memberships this is (its address).
+fn shared_id(m: &Arc<[CgroupMembership]>) -> usize {
+    Arc::as_ptr(m).cast::<CgroupMembership>() as usize
+}
+
+/// Makes the processes of `new` hold the same copy of their cgroup memberships as the
+/// processes of `prev` with the same memberships, and as each other (the scan's workers
+/// parse each distinct text once each). A host's processes change cgroup rarely, so the
+/// samples the history keeps then cost their processes, not their processes' cgroup paths
+/// again (at 10000 processes with cgroup v1, ten hierarchies: ~2 KiB a process a sample).
+pub fn share_cgroups(prev: Option<&Snapshot>, new: &mut Snapshot) {
+    let Some(processes) = new.processes.as_mut() else {
+        return;
+    };
+    let mut by_content: HashSet<Arc<[CgroupMembership]>> = HashSet::new();
+    if let Some(prev) = prev {
+        for p in prev.process_list() {
+            if !by_content.contains(&p.cgroups) {
+                by_content.insert(p.cgroups.clone());
+            }
+        }
+    }
+    // Each copy in `new` is looked up by content once; later processes holding that copy
+    // take the answer by address.
+    let mut by_copy: HashMap<usize, Arc<[CgroupMembership]>> = HashMap::new();
+    for p in processes {
+        let id = shared_id(&p.cgroups);
+        let shared = by_copy
+            .entry(id)
+            .or_insert_with(|| match by_content.get(&p.cgroups) {
+                Some(kept) => kept.clone(),
+                None => {
+                    by_content.insert(p.cgroups.clone());
+                    p.cgroups.clone()
+                }
+            })
+            .clone();
+        p.cgroups = shared;
+    }
+}
+
 impl History {
     pub fn new(max_samples: usize, max_bytes: usize) -> History {
         History {
@@ -82,7 +130,13 @@ impl History {
         }
     }
 
-    pub fn push(&mut self, s: Arc<Snapshot>) {
+    pub fn push(&mut self, mut s: Arc<Snapshot>) {
+        if let Some(new) = Arc::get_mut(&mut s)
+            && new.processes.is_some()
+        {
+            let prev = self.samples.iter().rev().find(|x| x.processes.is_some());
+            share_cgroups(prev.map(|p| &**p), new);
+        }
         if s.daemon_logs.is_some() {
             // The checks read the kubelet's and the runtime's log lines in the newest sample
             // that has them (`History::current`); earlier samples keep the counts, not the
@@ -108,7 +162,11 @@ impl History {
     }
 
     pub fn bytes(&self) -> usize {
-        self.samples.iter().map(|s| estimate_bytes(s)).sum()
+        let mut seen = HashSet::new();
+        self.samples
+            .iter()
+            .map(|s| estimate_bytes(s, &mut seen))
+            .sum()
     }
 
     pub fn len(&self) -> usize {
@@ -149,6 +207,11 @@ impl History {
             .map(|s| &**s)
             .filter(|s| has(s, needs))
             .collect()
+    }
+
+    /// The newest sample.
+    pub fn newest(&self) -> Option<&Snapshot> {
+        self.samples.last().map(|s| &**s)
     }
 
     /// The last samples, for the flight recorder.
@@ -209,6 +272,61 @@ mod tests {
             "the oldest stays: the trend keeps its start"
         );
         assert_eq!(times.last(), Some(&40));
+    }
+
+    /// Two scans of the same host parse the same cgroup texts into copies of their own; the
+    /// history keeps one copy, and counts it once.
+    #[test]
+    fn samples_share_equal_cgroup_memberships_and_count_them_once() {
+        use node_doctor_core::model::{ProcState, Process};
+        let memberships = |path: &str| -> Arc<[CgroupMembership]> {
+            vec![CgroupMembership {
+                hierarchy: 4,
+                controllers: "memory".into(),
+                path: path.into(),
+            }]
+            .into()
+        };
+        let sample = |ms: u64| {
+            let (a, b) = (memberships("/kubepods/a"), memberships("/kubepods/b"));
+            let processes = (1..=100)
+                .map(|pid| {
+                    let mut p = Process::new(pid, 1, "x", ProcState::Sleeping, 7);
+                    // Two scan workers: two copies of each text within one sample too.
+                    p.cgroups = match pid % 4 {
+                        0 => a.clone(),
+                        1 => memberships("/kubepods/a"),
+                        _ => b.clone(),
+                    };
+                    p
+                })
+                .collect();
+            Arc::new(Snapshot {
+                collected_at_ms: ms,
+                processes: Some(processes),
+                ..Snapshot::default()
+            })
+        };
+        let mut h = History::new(10, usize::MAX);
+        h.push(sample(0));
+        let one = h.bytes();
+        h.push(sample(1000));
+        let copies: HashSet<usize> = h
+            .samples
+            .iter()
+            .flat_map(|s| s.process_list().iter().map(|p| shared_id(&p.cgroups)))
+            .collect();
+        assert_eq!(
+            copies.len(),
+            2,
+            "one copy per distinct text across both samples"
+        );
+        let unshared = estimate_bytes(&sample(0), &mut HashSet::new());
+        assert!(one < unshared, "27 copies counted as 2: {one} < {unshared}");
+        // The second sample costs its processes alone: less than the first.
+        assert!(h.bytes() - one < one, "{} then {}", one, h.bytes());
+        let first = &h.samples[0].process_list()[0];
+        assert_eq!(first.cgroups[0].path, "/kubepods/a");
     }
 
     #[test]

@@ -717,7 +717,8 @@ mod tests {
             hierarchy: 0,
             controllers: String::new(),
             path: format!("/kubepods/pod0d6f2e1a-1b2c-4d3e-8f4a-5b6c7d8e9f00/{ctr}"),
-        }];
+        }]
+        .into();
         dumping.owner = crate::attribution::owner_of(&dumping.cgroups);
         let helper = process(4300, 2, "systemd-coredum", 'S');
         let lines: Vec<LogRecord> = (0..25)

@@ -683,7 +683,8 @@ mod tests {
             hierarchy: 8,
             controllers: "pids".into(),
             path: format!("/kubepods/burstable/pod{POD}/{CTR}"),
-        }];
+        }]
+        .into();
         p.owner = crate::attribution::owner_of(&p.cgroups);
         p.rlimit_core = Some(Rlimit { soft, hard: None });
         p.mem_anon_bytes = Some(anon);
@@ -827,7 +828,9 @@ mod tests {
         let procs: Vec<Process> = (0..20)
             .map(|i| {
                 let mut p = ctr_process(5000 + i, None, 200 << 20);
-                p.cgroups[0].path = format!("/kubepods/burstable/pod{POD}/{:064x}", i + 1);
+                let mut c = p.cgroups.to_vec();
+                c[0].path = format!("/kubepods/burstable/pod{POD}/{:064x}", i + 1);
+                p.cgroups = c.into();
                 p.owner = crate::attribution::owner_of(&p.cgroups);
                 p
             })

@@ -367,7 +367,7 @@ mod tests {
             comm: "logger".into(),
             start_time_ticks: 5,
             owner: crate::attribution::owner_of(&cgroups),
-            cgroups,
+            cgroups: cgroups.into(),
             fd,
             path: format!("/var/lib/kubelet/log.{fd}"),
             device: device.into(),

@@ -449,7 +449,8 @@ mod tests {
                 "/kubepods/pod0d6f2e1a-1b2c-4d3e-8f4a-5b6c7d8e9f00/{:064x}",
                 pid
             ),
-        }];
+        }]
+        .into();
         p.owner = crate::attribution::owner_of(&p.cgroups);
         p.cap_eff = Some(0x1ff_ffff_ffff);
         p.proc_sys = Some(ProcSysMount {

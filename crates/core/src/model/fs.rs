@@ -127,7 +127,7 @@ pub struct DeletedHolder {
     pub comm: String,
     /// With `pid`, the process's identity (`stat` field 22).
     pub start_time_ticks: u64,
-    pub cgroups: Vec<crate::model::process::CgroupMembership>,
+    pub cgroups: std::sync::Arc<[crate::model::process::CgroupMembership]>,
     /// The container and pod the cgroup paths name (derived, recomputed on load).
     #[serde(flatten)]
     pub owner: crate::attribution::CgroupOwner,

@@ -172,7 +172,7 @@ fn walk(
         .filter(|f| devices.contains(&f.device))
         .collect();
     let cgroups = if files.is_empty() {
-        Vec::new()
+        std::sync::Arc::default()
     } else {
         dir.read("cgroup", FILE_CAP)
             .map(|b| parse_proc_cgroup(&String::from_utf8_lossy(&b)))

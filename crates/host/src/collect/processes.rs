@@ -11,8 +11,11 @@
 use super::per_pid::for_each_pid;
 use crate::fs::{HostFs, ProcDir, ProcError};
 use crate::parse::process::{parse_limits, parse_proc_cgroup, parse_stat, parse_status};
-use node_doctor_core::attribution::owner_of;
-use node_doctor_core::model::{Kind, PipeEnd, ProcState, Process, ScanReport, Unavailable};
+use node_doctor_core::attribution::{CgroupOwner, owner_of};
+use node_doctor_core::model::{
+    CgroupMembership, Kind, PipeEnd, ProcState, Process, ScanReport, Unavailable,
+};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -151,7 +154,7 @@ fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Pr
     let pid = dir.pid();
     let rel = |name: &str| format!("proc/{pid}/{name}");
     let stat = match dir.read("stat", FILE_CAP) {
-        Ok(b) => match parse_stat(&String::from_utf8_lossy(&b)) {
+        Ok(b) => match parse_stat(&text_of(&b)) {
             Ok(s) => s,
             Err(e) => {
                 r.problems.push(Unavailable::malformed(&rel("stat"), e));
@@ -176,7 +179,7 @@ fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Pr
     p.cpu_ticks = Some(stat.cpu_ticks);
 
     match dir.read("status", FILE_CAP) {
-        Ok(b) => match parse_status(&String::from_utf8_lossy(&b)) {
+        Ok(b) => match parse_status(&text_of(&b)) {
             Ok(s) => {
                 p.uid = Some(s.ruid);
                 p.euid = Some(s.euid);
@@ -195,16 +198,13 @@ fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Pr
     }
 
     match dir.read("cgroup", FILE_CAP) {
-        Ok(b) => {
-            p.cgroups = parse_proc_cgroup(&String::from_utf8_lossy(&b));
-            p.owner = owner_of(&p.cgroups);
-        }
+        Ok(b) => (p.cgroups, p.owner) = memberships(b),
         Err(ProcError::Vanished) => return None,
         Err(ProcError::Bad(u)) => r.problems.push(u),
     }
 
     match dir.read("limits", FILE_CAP) {
-        Ok(b) => match parse_limits(&String::from_utf8_lossy(&b)) {
+        Ok(b) => match parse_limits(&text_of(&b)) {
             Ok((nofile, core)) => {
                 p.rlimit_nofile = Some(nofile);
                 p.rlimit_core = Some(core);
@@ -264,6 +264,47 @@ pub fn pipe_ends(
     (run.results.concat(), run.skipped_for_deadline)
 }
 
+/// Distinct `/proc/PID/cgroup` texts remembered per scan worker at most: a host where every
+/// process has a cgroup of its own costs a bounded map, not a second copy of every text.
+const MEMBERSHIP_CACHE_MAX: usize = 1024;
+
+/// A `cgroup` text's parse: the memberships and the container and pod they name.
+type Parsed = (Arc<[CgroupMembership]>, CgroupOwner);
+
+std::thread_local! {
+    /// A scan worker's parsed cgroup texts. The workers live for one scan, so does this.
+    static MEMBERSHIPS: std::cell::RefCell<HashMap<Vec<u8>, Parsed>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The memberships and owner a `cgroup` text names, parsed once per distinct text: most
+/// processes share their cgroup with others (every process of a container, every user
+/// process of a session), so the scan shares one parsed copy instead of allocating two
+/// strings per hierarchy per process.
+fn memberships(text: Vec<u8>) -> Parsed {
+    MEMBERSHIPS.with_borrow_mut(|cache| {
+        if let Some((m, o)) = cache.get(&text) {
+            return (m.clone(), o.clone());
+        }
+        let m = parse_proc_cgroup(&text_of(&text));
+        let o = owner_of(&m);
+        if cache.len() >= MEMBERSHIP_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(text, (m.clone(), o.clone()));
+        (m, o)
+    })
+}
+
+/// The text of a procfs file: valid UTF-8 borrowed as is (`from_utf8` validates a word at a
+/// time; `from_utf8_lossy` goes byte by byte), anything else with replacement characters.
+fn text_of(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
 /// `runc` itself, or one of the stages of `runc init` (nsexec renames them
 /// `runc:[0:PARENT]`, `runc:[1:CHILD]`, `runc:[2:INIT]`).
 pub fn is_runc(comm: &str) -> bool {
@@ -316,5 +357,60 @@ fn read_blocked_detail(dir: &dyn ProcDir, p: &mut Process) {
         if !frames.is_empty() {
             p.kernel_stack = Some(frames);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+
+    fn write_process(root: &std::path::Path, pid: i32, cgroup: &str) {
+        let d = root.join(format!("proc/{pid}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let stat = format!(
+            "{pid} (idle) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 11 22 0 0 20 0 1 0 123456 1000000 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        );
+        std::fs::write(d.join("stat"), stat).unwrap();
+        std::fs::write(d.join("cgroup"), cgroup).unwrap();
+        // A missing file reads as a process that exited: the test's own status and limits.
+        for f in ["status", "limits"] {
+            std::fs::write(d.join(f), std::fs::read(format!("/proc/self/{f}")).unwrap()).unwrap();
+        }
+    }
+
+    /// Processes with the same `cgroup` text hold one parsed copy (the scan's memory at
+    /// 10000 processes), and a different text gets its own, with its own owner.
+    #[test]
+    fn processes_of_one_cgroup_share_their_parsed_memberships() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = "4:memory:/user.slice\n0::/user.slice/session-1.scope\n";
+        let pod = "0::/kubepods/burstable/pod5b3c0e2a-7f1d-4c1e-9a8b-2d3e4f5a6b7c/\
+                   cri-containerd-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n";
+        for pid in 1..=3 {
+            write_process(dir.path(), pid, shared);
+        }
+        write_process(dir.path(), 4, pod);
+        let fs: Arc<dyn HostFs> = Arc::new(RealFs::new(dir.path()).unwrap());
+        let scan = scan(&fs, ScanOptions::default(), None);
+        let ps = &scan.processes;
+        assert_eq!(ps.len(), 4, "{:?}", scan.report);
+        assert!(Arc::ptr_eq(&ps[0].cgroups, &ps[1].cgroups));
+        assert!(Arc::ptr_eq(&ps[0].cgroups, &ps[2].cgroups));
+        assert_eq!(ps[0].cgroups.len(), 2);
+        assert_eq!(ps[0].cgroups[1].path, "/user.slice/session-1.scope");
+        assert!(ps[0].owner.is_empty());
+        assert!(!Arc::ptr_eq(&ps[0].cgroups, &ps[3].cgroups));
+        assert_eq!(
+            ps[3].owner.pod_uid.as_deref(),
+            Some("5b3c0e2a-7f1d-4c1e-9a8b-2d3e4f5a6b7c")
+        );
+        assert!(
+            ps[3]
+                .owner
+                .container_id
+                .as_deref()
+                .is_some_and(|c| c.starts_with("0123"))
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `/proc/PID/{stat,status,limits,cgroup}`.
 
 use node_doctor_core::model::{CgroupMembership, Rlimit};
+use std::sync::Arc;
 
 /// The fields of `/proc/PID/stat` the checks use (fs/proc/array.c `do_task_stat`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +169,7 @@ pub fn parse_limits(text: &str) -> Result<(Rlimit, Rlimit), String> {
 
 /// Parses `/proc/PID/cgroup` ("hierarchy:controllers:path" per line; v2 is "0::path").
 /// Lines that do not have that shape are skipped: the path may itself contain ':'.
-pub fn parse_proc_cgroup(text: &str) -> Vec<CgroupMembership> {
+pub fn parse_proc_cgroup(text: &str) -> Arc<[CgroupMembership]> {
     text.lines()
         .filter_map(|line| {
             let mut f = line.splitn(3, ':');
