@@ -132,6 +132,18 @@ default_rules = true
     return p
 
 
+def agent_env():
+    """The environment deploy/daemonset.yaml gives the agent (MALLOC_ARENA_MAX=2); ARENAS=
+    overrides it (ARENAS=default: glibc's own, 8 per core)."""
+    env = dict(os.environ)
+    arenas = os.environ.get("ARENAS", "2")
+    if arenas == "default":
+        env.pop("MALLOC_ARENA_MAX", None)
+    else:
+        env["MALLOC_ARENA_MAX"] = arenas
+    return env
+
+
 class Agent:
     def __init__(self, binary, d, api, cfg):
         self.log = open(os.path.join(d, "agent.log"), "w")
@@ -139,7 +151,7 @@ class Agent:
             [binary, "agent", "--node-name", NODE, "--pod-name", "bench",
              "--kubeconfig", kubeconfig(d, api.server_address[1]), "--config", cfg,
              "--state-dir", os.path.join(d, "state"), "--listen", "127.0.0.1:0"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=agent_env())
         self.pid = self.proc.pid
 
     def cpu_ticks(self):

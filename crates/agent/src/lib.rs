@@ -27,7 +27,7 @@ use metrics::Metrics;
 use node_doctor_core::checks::{self, CheckDef, Needs, Outcome, Report};
 use node_doctor_core::config::Config;
 use node_doctor_core::finding::{Finding, RuleKind, Severity};
-use node_doctor_core::model::log::KernelLog;
+use node_doctor_core::model::log::{KernelLog, Position, SourceStats};
 use node_doctor_core::model::{LogRecord, Recording, Snapshot, Source};
 use node_doctor_core::rules::{RuleSet, RuleSpec, npd, pack};
 use node_doctor_host::Host;
@@ -227,6 +227,7 @@ async fn main_loop(args: Args) -> anyhow::Result<()> {
         not_before: BTreeMap::new(),
         history: history::History::new(settings.history_samples, settings.history_bytes),
         outcomes: BTreeMap::new(),
+        findings_stale: true,
         types,
         conds: BTreeMap::new(),
         adopted: kube.is_none(),
@@ -404,7 +405,8 @@ fn start_logs(
         .name("nd-logs".into())
         .spawn(move || {
             let mut m = Monitor::new(host, set, &sources, opts);
-            let mut last_stats = Instant::now() - Duration::from_secs(60);
+            let mut last_stats = Instant::now() - STATS_EVERY;
+            let mut sent: Option<(Vec<SourceStats>, BTreeMap<String, Position>)> = None;
             while !stop.load(Ordering::Relaxed) {
                 let evs = m.poll();
                 if !evs.is_empty() && tx.blocking_send(LogMsg::Events(evs)).is_err() {
@@ -416,21 +418,38 @@ fn start_logs(
                 {
                     return;
                 }
-                if last_stats.elapsed() >= Duration::from_secs(2) {
+                // Counters and positions go to the main loop when they changed, at most every
+                // STATS_EVERY: an idle monitor sends nothing and wakes nobody.
+                let now = (m.stats(), m.positions());
+                let changed = sent.as_ref() != Some(&now);
+                let wait = if !changed {
+                    IDLE_WAIT
+                } else if last_stats.elapsed() >= STATS_EVERY {
                     last_stats = Instant::now();
                     if tx
-                        .blocking_send(LogMsg::Stats(m.stats(), m.positions()))
+                        .blocking_send(LogMsg::Stats(now.0.clone(), now.1.clone()))
                         .is_err()
                     {
                         return;
                     }
-                }
-                // Woken by a kmsg record or an inotify event at once; otherwise once a second
-                // (to see `stop`; nobody joins this thread, the process exits around it).
-                m.wait(Duration::from_secs(1));
+                    sent = Some(now);
+                    IDLE_WAIT
+                } else {
+                    STATS_EVERY.saturating_sub(last_stats.elapsed())
+                };
+                // Woken by a kmsg record or an inotify event at once (the monitor shortens the
+                // wait itself for sources it must poll); otherwise when the changed counters
+                // are due, or after IDLE_WAIT (to see `stop`; nobody joins this thread, the
+                // process exits around it).
+                m.wait(wait);
             }
         })?)
 }
+
+/// How often the log thread sends changed counters and positions at most.
+const STATS_EVERY: Duration = Duration::from_secs(2);
+/// The log thread's longest sleep with nothing to do.
+const IDLE_WAIT: Duration = Duration::from_secs(30);
 
 /// A collection's result, back in the main loop.
 struct Collected {
@@ -487,6 +506,8 @@ struct Engine {
     not_before: BTreeMap<&'static str, u64>,
     history: history::History,
     outcomes: BTreeMap<&'static str, (Outcome, f64)>,
+    /// The outcomes changed since `/findings` was last rendered.
+    findings_stale: bool,
     types: Vec<CondType>,
     conds: BTreeMap<String, CondState>,
     adopted: bool,
@@ -745,6 +766,7 @@ impl Engine {
                 }
             }
             self.outcomes.insert(c.id, (outcome, ms));
+            self.findings_stale = true;
         }
         self.after_tick(self.host.kernel.now_ms());
     }
@@ -860,8 +882,13 @@ impl Engine {
                 .all(|c| self.since_adoption.contains(c.id));
         let ready = full && !self.outcomes.is_empty();
         self.shared.ready.store(ready, Ordering::Relaxed);
-        if let Ok(mut f) = self.shared.findings.lock() {
+        // Rendered when the outcomes changed, not every tick (at 10000 processes the host
+        // part of the report alone is a walk of the newest sample).
+        if self.findings_stale
+            && let Ok(mut f) = self.shared.findings.lock()
+        {
             *f = self.findings_json();
+            self.findings_stale = false;
         }
         let mut own = Vec::new();
         let mut npd = Vec::new();
@@ -919,11 +946,11 @@ impl Engine {
             processes: true,
             ..Needs::NONE
         });
-        let last: Vec<Snapshot> = match with_processes.last() {
-            Some(s) => vec![(*s).clone()],
-            None => self.history.last(1),
-        };
-        let Some(h) = checks::History::new(&last) else {
+        let last = with_processes
+            .last()
+            .copied()
+            .or_else(|| self.history.newest());
+        let Some(h) = checks::History::new(last) else {
             return "{}".into();
         };
         node_doctor_core::render::json::render(&node_doctor_core::render::CheckView::new(

@@ -344,7 +344,11 @@ pub async fn publisher(
             backoff = (backoff * 2).min(Duration::from_secs(60));
             b
         } else {
-            Duration::from_secs(5)
+            // Nothing to write until the conditions change (which wakes this at once) or the
+            // heartbeat falls due: an idle agent does not wake to find nothing to do.
+            (Duration::from_millis(heartbeat_ms) + jitter)
+                .saturating_sub(last_write.elapsed())
+                .max(Duration::from_secs(1))
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -378,7 +382,10 @@ pub async fn event_sender(
         let next = queue.lock().ok().and_then(|q| q.front().cloned());
         let idle = next.is_none();
         let wait = match next {
-            None => Duration::from_millis(500),
+            // Idle: a push wakes this (`notify_one` keeps the permit when nobody waits yet, so
+            // a push between the look at the queue and the wait is not missed); the timer is
+            // only a backstop.
+            None => Duration::from_secs(60),
             Some(ev) => {
                 seq = seq.wrapping_add(1);
                 let body = event_body(&kube.node, node_uid.as_deref(), &instance, seq, &ev);

@@ -19,6 +19,8 @@ pub struct Persisted {
 
 pub struct StateDir {
     dir: PathBuf,
+    /// The state file's content as last written by this process.
+    written: Option<Vec<u8>>,
 }
 
 impl StateDir {
@@ -26,6 +28,7 @@ impl StateDir {
         std::fs::create_dir_all(dir.join("recordings"))?;
         Ok(StateDir {
             dir: dir.to_path_buf(),
+            written: None,
         })
     }
 
@@ -46,11 +49,16 @@ impl StateDir {
         }
     }
 
-    pub fn save(&self, s: &Persisted) -> std::io::Result<()> {
-        write_atomic(
-            &self.state_file(),
-            &serde_json::to_vec(s).unwrap_or_default(),
-        )
+    /// Writes the state when it differs from what was last written (an idle agent's ticks
+    /// change nothing, and each write is an fsync and a rename). Returns whether it wrote.
+    pub fn save(&mut self, s: &Persisted) -> std::io::Result<bool> {
+        let bytes = serde_json::to_vec(s).unwrap_or_default();
+        if self.written.as_deref() == Some(&bytes[..]) {
+            return Ok(false);
+        }
+        write_atomic(&self.state_file(), &bytes)?;
+        self.written = Some(bytes);
+        Ok(true)
     }
 
     /// The flight recorder: the last samples when a condition turned True, so `node-doctor
@@ -126,7 +134,7 @@ mod tests {
     #[test]
     fn state_round_trips_and_garbage_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let s = StateDir::open(dir.path()).unwrap();
+        let mut s = StateDir::open(dir.path()).unwrap();
         assert_eq!(s.load(), Persisted::default());
         let mut p = Persisted::default();
         p.positions.insert(
@@ -137,7 +145,12 @@ mod tests {
                 last_time_ms: None,
             },
         );
-        s.save(&p).unwrap();
+        assert!(s.save(&p).unwrap());
+        assert_eq!(s.load(), p);
+        // An unchanged state is not written again (no fsync and rename per idle tick).
+        assert!(!s.save(&p).unwrap());
+        p.positions.clear();
+        assert!(s.save(&p).unwrap());
         assert_eq!(s.load(), p);
         std::fs::write(dir.path().join("state.json"), b"\x00garbage").unwrap();
         assert_eq!(s.load(), Persisted::default());

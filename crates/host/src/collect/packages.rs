@@ -6,6 +6,7 @@ use crate::fs::{HostFs, LARGE_CAP, read_string};
 use crate::parse::dpkg::parse_status;
 use node_doctor_core::model::{Kind, Unavailable};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// Packages whose version says which runc (and containerd) a node runs. `containerd.io`
 /// (Docker's repository) bundles its own runc.
@@ -21,11 +22,45 @@ pub const RUNTIME_PACKAGES: &[&str] = &[
     "kubelet",
 ];
 
+const STATUS: &str = "var/lib/dpkg/status";
+
+/// The database file's identity when it was last parsed: device, inode, size, mtime. dpkg
+/// replaces the file by a rename on every change (a new inode), so an unchanged identity is
+/// an unchanged database.
+type Identity = (u64, u64, u64, Option<u64>);
+
+/// The last parse, by the file's identity: the agent collects every 30 s, and re-parsing a
+/// 600 KiB database that changes a few times a year was a fifth of an idle agent's
+/// collection time.
+static LAST: Mutex<Option<(Identity, BTreeMap<String, String>)>> = Mutex::new(None);
+
+fn identity(fs: &dyn HostFs) -> Option<Identity> {
+    let (dev, ino, size) = fs.file_identity(STATUS).ok()?;
+    let mtime = fs.metadata(STATUS).ok()?.mtime_ms;
+    Some((dev, ino, size, mtime))
+}
+
 /// Installed runtime packages and their versions. No database: empty (not an error: most
 /// non-Debian hosts have none).
 pub fn read(fs: &dyn HostFs, unavailable: &mut Vec<Unavailable>) -> BTreeMap<String, String> {
-    match read_string(fs, "var/lib/dpkg/status", LARGE_CAP) {
-        Ok(text) => parse_status(&text, RUNTIME_PACKAGES),
+    let id = identity(fs);
+    if let Some(id) = id
+        && let Ok(last) = LAST.lock()
+        && let Some((seen, versions)) = last.as_ref()
+        && *seen == id
+    {
+        return versions.clone();
+    }
+    match read_string(fs, STATUS, LARGE_CAP) {
+        Ok(text) => {
+            let versions = parse_status(&text, RUNTIME_PACKAGES);
+            if let Some(id) = id
+                && let Ok(mut last) = LAST.lock()
+            {
+                *last = Some((id, versions.clone()));
+            }
+            versions
+        }
         Err(u) if u.kind == Kind::NotFound => BTreeMap::new(),
         Err(u) => {
             unavailable.push(u);
@@ -37,6 +72,45 @@ pub fn read(fs: &dyn HostFs, unavailable: &mut Vec<Unavailable>) -> BTreeMap<Str
 /// The installed version of `package` (dpkg), e.g. the kubelet's; `None` without dpkg or
 /// the package.
 pub fn version_of(fs: &dyn HostFs, package: &str) -> Option<String> {
-    let text = read_string(fs, "var/lib/dpkg/status", LARGE_CAP).ok()?;
+    let text = read_string(fs, STATUS, LARGE_CAP).ok()?;
     parse_status(&text, &[package]).remove(package)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+
+    fn status(version: &str) -> String {
+        format!("Package: runc\nStatus: install ok installed\nVersion: {version}\n\n")
+    }
+
+    /// The parse is kept while the database is the same file, and redone when dpkg replaces
+    /// it (a rename: a new inode), even with the same size and within the same second.
+    #[test]
+    fn an_unchanged_database_is_not_parsed_again_and_a_replaced_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(STATUS);
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        std::fs::write(&db, status("1.1.12")).unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        let mut u = Vec::new();
+        assert_eq!(read(&fs, &mut u)["runc"], "1.1.12");
+        // The same file, same size, same mtime: the kept parse answers (the file is not read:
+        // an in-place edit that restores the mtime is not seen, which dpkg never does).
+        let mtime = std::fs::metadata(&db).unwrap().modified().unwrap();
+        std::fs::write(&db, status("1.1.99")).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&db)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(read(&fs, &mut u)["runc"], "1.1.12");
+        let tmp = db.with_extension("new");
+        std::fs::write(&tmp, status("1.1.13")).unwrap();
+        std::fs::rename(&tmp, &db).unwrap();
+        assert_eq!(read(&fs, &mut u)["runc"], "1.1.13");
+        assert!(u.is_empty(), "{u:?}");
+    }
 }
