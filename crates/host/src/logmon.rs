@@ -481,7 +481,7 @@ impl Monitor {
                         stats.mode = Some(if *watched { "inotify" } else { "poll" }.into());
                     }
                 } else {
-                    // One-shot: the whole file, read ahead on a thread while it is searched.
+                    // One-shot: the whole file, through one small buffer (`read_whole`).
                     if let Err(u) = follower.read_whole(&mut on_piece) {
                         error = Some(u.to_string());
                     }
