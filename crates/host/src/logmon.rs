@@ -71,6 +71,41 @@ pub enum Event {
     SourceError(SourceError),
 }
 
+/// NPD filelog's `message` extractor. Bytes and ASCII classes, as the rules (and Go's RE2
+/// over UTF-8 text).
+#[derive(Debug)]
+enum Extractor {
+    /// `PREFIX(.*)`: the message is the line after PREFIX's match, found without captures
+    /// ([`node_doctor_core::rules::npd::message_prefix`]).
+    Prefix(regex::bytes::Regex),
+    /// Any other shape: its first group (or the whole match).
+    Captures(regex::bytes::Regex),
+}
+
+impl Extractor {
+    fn new(pattern: &str) -> Result<Extractor, regex::Error> {
+        let build = |p: &str| regex::bytes::RegexBuilder::new(p).unicode(false).build();
+        // The whole pattern is compiled first: its errors are the ones to report.
+        let whole = build(pattern)?;
+        Ok(
+            match node_doctor_core::rules::npd::message_prefix(pattern).map(|p| build(&p)) {
+                Some(Ok(prefix)) => Extractor::Prefix(prefix),
+                _ => Extractor::Captures(whole),
+            },
+        )
+    }
+
+    fn message<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
+        match self {
+            Extractor::Prefix(re) => line.get(re.find(line)?.end()..),
+            Extractor::Captures(re) => {
+                let c = re.captures(line)?;
+                Some(c.get(1).or(c.get(0))?.as_bytes())
+            }
+        }
+    }
+}
+
 enum State {
     Kmsg {
         reader: Option<Box<dyn KmsgReader>>,
@@ -85,7 +120,7 @@ enum State {
         follower: Follower,
         /// NPD filelog's `message` regex: its first group is the message; a line it does not
         /// match is not a message.
-        extract: Option<regex::bytes::Regex>,
+        extract: Option<Extractor>,
         /// inotify watches the file and its directory (else the monitor wakes on a timer).
         watched: bool,
     },
@@ -235,11 +270,7 @@ impl Monitor {
             Source::File { path, message } => {
                 // Bytes and ASCII classes, as the rules (and Go's RE2 over UTF-8 text): the
                 // extractor runs on candidate lines only, and a small automaton keeps it cheap.
-                let extract = match message
-                    .as_deref()
-                    .map(|m| regex::bytes::RegexBuilder::new(m).unicode(false).build())
-                    .transpose()
-                {
+                let extract = match message.as_deref().map(Extractor::new).transpose() {
                     Ok(e) => e,
                     Err(e) => {
                         st.stats.error = Some(format!("message regex: {e}"));
@@ -443,9 +474,8 @@ impl Monitor {
                 // extractor does not match is no message), too old for --since: none.
                 let mut decode = |line: &[u8]| -> Option<LogRecord> {
                     let mut r = file::decode(line, false, format, now);
-                    if let Some(re) = extract.as_ref() {
-                        let m = re.captures(r.text.as_bytes())?;
-                        let text = m.get(1).or(m.get(0))?.as_bytes();
+                    if let Some(x) = extract.as_ref() {
+                        let text = x.message(r.text.as_bytes())?;
                         r.text = String::from_utf8_lossy(text).into_owned();
                     }
                     (!old(&r)).then_some(r)

@@ -195,6 +195,57 @@ pub fn parse(file: &str, text: &str) -> Result<NpdConfig, NpdError> {
     })
 }
 
+/// For an NPD `message` extractor of the usual shape `PREFIX(.*)` (kernel-monitor's
+/// `kernel: \[.*\] (.*)`): PREFIX alone, as a pattern, when its leftmost-first match ends
+/// where the captured message begins. Then the message is the line after `PREFIX`'s match,
+/// found by one search without captures (a lazy DFA) instead of a capturing search per line
+/// (a bounded backtracker, O(pattern × line): most of the extractor's cost). Exact: the
+/// trailing `(.*)` matches any rest of a line (lines hold no `\n`), so the whole pattern's
+/// leftmost-first match is PREFIX's own followed by the rest. `None` for any other shape
+/// (a capture inside PREFIX, a lazy or bounded last group, an alternation around it), which
+/// keeps the capturing search.
+pub fn message_prefix(pattern: &str) -> Option<String> {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let HirKind::Concat(parts) = hir.kind() else {
+        return None;
+    };
+    let (last, prefix) = parts.split_last()?;
+    let HirKind::Capture(cap) = last.kind() else {
+        return None;
+    };
+    let HirKind::Repetition(rep) = cap.sub.kind() else {
+        return None;
+    };
+    if cap.index != 1 || rep.min != 0 || rep.max.is_some() || !rep.greedy {
+        return None;
+    }
+    // `.` (every byte but `\n`) or `(?s:.)` (every byte).
+    let HirKind::Class(Class::Bytes(class)) = rep.sub.kind() else {
+        return None;
+    };
+    let ranges: Vec<(u8, u8)> = class
+        .ranges()
+        .iter()
+        .map(|r| (r.start(), r.end()))
+        .collect();
+    if ranges != [(0, 0xff)] && ranges != [(0, b'\n' - 1), (b'\n' + 1, 0xff)] {
+        return None;
+    }
+    if prefix
+        .iter()
+        .any(|h| h.properties().explicit_captures_len() > 0)
+    {
+        return None;
+    }
+    Some(Hir::concat(prefix.to_vec()).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Matcher;
@@ -332,5 +383,59 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("not among the config's conditions"), "{e}");
+    }
+
+    /// The prefix search gives the captured message exactly, line for line, and other shapes
+    /// keep the capturing search.
+    #[test]
+    fn a_trailing_rest_group_is_found_by_its_prefix_alone() {
+        let build = |p: &str| {
+            regex::bytes::RegexBuilder::new(p)
+                .unicode(false)
+                .build()
+                .unwrap()
+        };
+        let lines: &[&[u8]] = &[
+            b"Dec  2 04:31:00 host kernel: [12345.678901] EXT4-fs error (device sda1): x",
+            b"Dec  2 04:31:00 host kernel: [1.0] a] b] c",
+            b"kernel: [] ",
+            b"no kernel here",
+            b"kernel: [x] \xff\xfe bytes",
+            b"",
+        ];
+        for pattern in [
+            r"kernel: \[.*\] (.*)",
+            r"^.{15} \S+ kernel: \[[^]]*\] (.*)",
+            r"(?s)kernel: (.*)",
+        ] {
+            let prefix = message_prefix(pattern).unwrap();
+            let (whole, prefix) = (build(pattern), build(&prefix));
+            for line in lines {
+                let captured = whole
+                    .captures(line)
+                    .and_then(|c| c.get(1))
+                    .map(|m| m.as_bytes());
+                let after = prefix.find(line).map(|m| &line[m.end()..]);
+                assert_eq!(
+                    captured,
+                    after,
+                    "{pattern} on {:?}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        for other in [
+            r"(a)(.*)",
+            r"x(.*?)",
+            r"x(.+)",
+            r"x(.{0,9})",
+            r"x(\w*)",
+            r"x(.*)y",
+            "x",
+            r"a|b(.*)",
+            r"(.*)",
+        ] {
+            assert_eq!(message_prefix(other), None, "{other}");
+        }
     }
 }
