@@ -304,7 +304,8 @@ pub async fn publisher(
             .as_ref()
             .is_none_or(|p| p.own != cur.own || p.npd != cur.npd);
         let mut failed = false;
-        if cur.ready && (changed || heartbeat_due) {
+        let ready = cur.ready;
+        if ready && (changed || heartbeat_due) {
             let now = crate::wall_ms();
             match kube.apply(catalog::OWN_MANAGER, true, &cur.own, now).await {
                 Ok(()) => metrics.publish("conditions", "ok", now),
@@ -343,6 +344,10 @@ pub async fn publisher(
             let b = backoff;
             backoff = (backoff * 2).min(Duration::from_secs(60));
             b
+        } else if !ready {
+            // Nothing is written before the first full evaluation; becoming ready changes
+            // `desired`, which wakes this at once. The timer is only a backstop.
+            Duration::from_millis(heartbeat_ms)
         } else {
             // Nothing to write until the conditions change (which wakes this at once) or the
             // heartbeat falls due: an idle agent does not wake to find nothing to do.

@@ -90,6 +90,8 @@ pub struct FileMeta {
     pub size: u64,
     pub bytes: u64,
     pub mtime_ms: Option<u64>,
+    /// Last status change (`st_ctime`), in ns: unlike the mtime, no call can set it back.
+    pub ctime_ns: Option<i128>,
 }
 
 /// A deleted file a process still holds open (`fd/N -> /path (deleted)`).
@@ -532,6 +534,9 @@ fn meta_of(st: &rustix::fs::Stat) -> FileMeta {
         size: u64::try_from(st.st_size).unwrap_or(0),
         bytes: u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512),
         mtime_ms,
+        ctime_ns: i128::from(st.st_ctime)
+            .checked_mul(1_000_000_000)
+            .and_then(|ns| ns.checked_add(i128::from(st.st_ctime_nsec))),
     }
 }
 

@@ -243,7 +243,17 @@ pub fn message_prefix(pattern: &str) -> Option<String> {
     {
         return None;
     }
-    Some(Hir::concat(prefix.to_vec()).to_string())
+    // The printer writes Unicode-mode syntax (a `(?u:\b)` prints as `\b`): the prefix is
+    // kept only if it parses back, in the extractor's mode, to the same expression.
+    let prefix = Hir::concat(prefix.to_vec());
+    let printed = prefix.to_string();
+    let again = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(&printed)
+        .ok()?;
+    (again == prefix).then_some(printed)
 }
 
 #[cfg(test)]
@@ -434,6 +444,7 @@ mod tests {
             "x",
             r"a|b(.*)",
             r"(.*)",
+            r"(?u:\b)kernel: (.*)",
         ] {
             assert_eq!(message_prefix(other), None, "{other}");
         }

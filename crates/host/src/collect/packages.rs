@@ -24,10 +24,11 @@ pub const RUNTIME_PACKAGES: &[&str] = &[
 
 const STATUS: &str = "var/lib/dpkg/status";
 
-/// The database file's identity when it was last parsed: device, inode, size, mtime. dpkg
-/// replaces the file by a rename on every change (a new inode), so an unchanged identity is
-/// an unchanged database.
-type Identity = (u64, u64, u64, Option<u64>);
+/// The database file's identity when it was last parsed: device, inode, size, mtime, ctime
+/// (ns). dpkg replaces the file by a rename on every change (a new inode); the ctime also
+/// tells apart a file recreated with a reused inode number and the same size, and an edit
+/// in place whose mtime was set back (no call sets the ctime).
+type Identity = (u64, u64, u64, Option<u64>, Option<i128>);
 
 /// The last parse, by the file's identity: the agent collects every 30 s, and re-parsing a
 /// 600 KiB database that changes a few times a year was a fifth of an idle agent's
@@ -36,8 +37,8 @@ static LAST: Mutex<Option<(Identity, BTreeMap<String, String>)>> = Mutex::new(No
 
 fn identity(fs: &dyn HostFs) -> Option<Identity> {
     let (dev, ino, size) = fs.file_identity(STATUS).ok()?;
-    let mtime = fs.metadata(STATUS).ok()?.mtime_ms;
-    Some((dev, ino, size, mtime))
+    let meta = fs.metadata(STATUS).ok()?;
+    Some((dev, ino, size, meta.mtime_ms, meta.ctime_ns))
 }
 
 /// Installed runtime packages and their versions. No database: empty (not an error: most
@@ -96,9 +97,21 @@ mod tests {
         let fs = RealFs::new(dir.path()).unwrap();
         let mut u = Vec::new();
         assert_eq!(read(&fs, &mut u)["runc"], "1.1.12");
-        // The same file, same size, same mtime: the kept parse answers (the file is not read:
-        // an in-place edit that restores the mtime is not seen, which dpkg never does).
+        // The kept parse answers while the identity holds (the read is skipped): shown by
+        // planting another answer under the file's identity.
+        // (Other tests of this binary may parse their own trees' databases meanwhile,
+        // replacing the memo: a few tries.)
+        let id = identity(&fs).unwrap();
+        let mut planted = BTreeMap::new();
+        planted.insert("runc".to_string(), "kept".to_string());
+        let kept = (0..5).any(|_| {
+            *LAST.lock().unwrap() = Some((id, planted.clone()));
+            read(&fs, &mut u)["runc"] == "kept"
+        });
+        assert!(kept);
+        // An edit in place that sets the mtime back still changes the ctime: parsed again.
         let mtime = std::fs::metadata(&db).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
         std::fs::write(&db, status("1.1.99")).unwrap();
         std::fs::File::options()
             .write(true)
@@ -106,7 +119,7 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        assert_eq!(read(&fs, &mut u)["runc"], "1.1.12");
+        assert_eq!(read(&fs, &mut u)["runc"], "1.1.99");
         let tmp = db.with_extension("new");
         std::fs::write(&tmp, status("1.1.13")).unwrap();
         std::fs::rename(&tmp, &db).unwrap();
