@@ -852,7 +852,7 @@ impl Engine {
                 q.push(ev, true);
             }
             if next.status == Status::True {
-                let rec = Recording::new(self.history.last(10));
+                let rec = Recording::new(self.evidence(&t));
                 if let Err(e) = self.state_dir.record(
                     &format!("{now}-{}", next.type_),
                     &rec,
@@ -865,6 +865,25 @@ impl Engine {
         }
         self.metrics.condition(&next.type_, next.status.as_str());
         self.conds.insert(type_.to_string(), next);
+    }
+
+    /// The samples a flight recording keeps: the last ten that hold what the condition's
+    /// check reads (samples of the cheap checks' ticks, between process scans, would leave a
+    /// `check --from` replay of a process check with nothing to look at), or the last ten
+    /// of any kind for a log rule's condition.
+    fn evidence(&self, t: &CondType) -> Vec<Snapshot> {
+        const KEPT: usize = 10;
+        let check = t
+            .check
+            .and_then(|id| self.checks.iter().find(|c| c.id == id));
+        let Some(check) = check else {
+            return self.history.last(KEPT);
+        };
+        let mut needs = check.needs;
+        needs.kernel_log = false;
+        let samples = self.history.for_needs(&needs);
+        let skip = samples.len().saturating_sub(KEPT);
+        samples.into_iter().skip(skip).cloned().collect()
     }
 
     fn after_tick(&mut self, now: u64) {
