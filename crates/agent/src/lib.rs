@@ -807,18 +807,11 @@ impl Engine {
             .cloned()
             .collect();
         for t in npd {
-            let v = match self.log_problems.get(&t.type_) {
-                // As NPD: True carries the rule's reason (DockerHung, AUFSUmountHung
-                // under KernelDeadlock), False the condition's default reason.
-                Some((at, reason, msg)) if *at >= since => Verdict::Problem {
-                    reason: reason.clone(),
-                    message: msg.clone(),
-                },
-                _ => Verdict::Fine {
-                    reason: catalog::npd_clear_reason(&t.type_),
-                    message: "no matching log line recently".into(),
-                },
-            };
+            let last = self
+                .log_problems
+                .get(&t.type_)
+                .map(|(at, reason, msg)| (*at, reason.as_str(), msg.as_str()));
+            let v = catalog::npd_verdict(&t.type_, last, since);
             self.step(&t.type_, &v, now, boot.as_deref());
         }
     }

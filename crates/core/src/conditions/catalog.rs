@@ -86,6 +86,23 @@ pub fn types(checks: &[&'static CheckDef], rules: &[RuleSpec], clean_runs: u32) 
     out
 }
 
+/// An NPD-named condition's verdict at a judgement: True while a matching line was seen
+/// since the previous judgement (`last_line`: when, the rule's reason, its message), as NPD
+/// does: True carries the rule's reason (DockerHung, AUFSUmountHung under KernelDeadlock),
+/// False the condition's default reason.
+pub fn npd_verdict(type_: &str, last_line: Option<(u64, &str, &str)>, since_ms: u64) -> Verdict {
+    match last_line {
+        Some((at, reason, message)) if at >= since_ms => Verdict::Problem {
+            reason: reason.to_string(),
+            message: message.to_string(),
+        },
+        _ => Verdict::Fine {
+            reason: npd_clear_reason(type_),
+            message: "no matching log line recently".into(),
+        },
+    }
+}
+
 /// The False reason of an NPD-named type: node-problem-detector's own default for the
 /// types its shipped monitors define (kernel-monitor.json, docker-monitor.json,
 /// systemd-monitor-counter.json), so policies written against NPD match; `NoTYPE` else.
@@ -191,5 +208,23 @@ mod tests {
             ts.iter()
                 .any(|t| t.type_ == "PIDExhaustion" && t.owner == Owner::Own)
         );
+    }
+
+    #[test]
+    fn an_npd_condition_is_true_only_for_a_line_since_the_last_judgement() {
+        let line = Some((100, "DockerHung", "task docker:1 blocked"));
+        assert_eq!(
+            npd_verdict("KernelDeadlock", line, 100),
+            Verdict::Problem {
+                reason: "DockerHung".into(),
+                message: "task docker:1 blocked".into()
+            }
+        );
+        for (last, since) in [(line, 101), (None, 0)] {
+            assert!(matches!(
+                npd_verdict("KernelDeadlock", last, since),
+                Verdict::Fine { reason, .. } if reason == "KernelHasNoDeadlock"
+            ));
+        }
     }
 }
