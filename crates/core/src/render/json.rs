@@ -27,15 +27,33 @@ fn pretty(v: &impl Serialize) -> String {
     s
 }
 
-pub fn render(view: &CheckView) -> String {
-    pretty(&CheckDocument {
+/// Writes `v` as [`pretty`] renders it, without holding the whole text: a report of a few
+/// hundred findings is half a megabyte of JSON, as much again as the findings themselves.
+/// Only the writer's errors (a closed pipe, a full disk) are returned: plain data with
+/// string keys cannot fail to serialize.
+fn write_pretty(w: &mut dyn std::io::Write, v: &impl Serialize) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")
+}
+
+fn check_document<'a>(view: &'a CheckView) -> CheckDocument<'a> {
+    CheckDocument {
         schema: CHECK_SCHEMA,
         host: &view.host,
         findings: &view.report.findings,
         unknown: &view.report.unknown,
         coverage: &view.coverage,
         timings: &view.timings,
-    })
+    }
+}
+
+pub fn render(view: &CheckView) -> String {
+    pretty(&check_document(view))
+}
+
+/// [`render`], written to `w` as it is produced.
+pub fn write(w: &mut dyn std::io::Write, view: &CheckView) -> std::io::Result<()> {
+    write_pretty(w, &check_document(view))
 }
 
 #[derive(Serialize)]
@@ -53,6 +71,24 @@ pub fn render_logs(sources: &[SourceStats], rules: usize, findings: &[Finding]) 
         rules,
         findings,
     })
+}
+
+/// [`render_logs`], written to `w` as it is produced.
+pub fn write_logs(
+    w: &mut dyn std::io::Write,
+    sources: &[SourceStats],
+    rules: usize,
+    findings: &[Finding],
+) -> std::io::Result<()> {
+    write_pretty(
+        w,
+        &LogsDocument {
+            schema: LOGS_SCHEMA,
+            sources,
+            rules,
+            findings,
+        },
+    )
 }
 
 /// One line of `logs --follow --format json`.
@@ -79,4 +115,32 @@ pub fn line(l: &Line) -> String {
     let mut s = serde_json::to_string(l).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Measure, Severity};
+
+    #[test]
+    fn written_and_rendered_documents_are_the_same_bytes() {
+        let findings = vec![Finding {
+            check: "log-monitor".into(),
+            key: "log-monitor/oom-kill".into(),
+            severity: Severity::Warning,
+            summary: "a \"quoted\" summary\nwith a newline".into(),
+            cause: String::new(),
+            remedy: String::new(),
+            evidence: vec![],
+            subjects: vec![],
+            measures: vec![Measure::count("lines", 3)],
+            log: None,
+            caused_by: Vec::new(),
+            explains: Vec::new(),
+        }];
+        let mut out = Vec::new();
+        write_logs(&mut out, &[], 81, &findings).unwrap();
+        assert_eq!(out, render_logs(&[], 81, &findings).into_bytes());
+        assert!(out.ends_with(b"}\n"));
+    }
 }

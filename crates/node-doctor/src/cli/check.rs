@@ -1,6 +1,6 @@
 //! `node-doctor check`: sample (or replay), run the checks, render, pick the exit code.
 
-use super::output::write_stdout;
+use super::output::{stream_stdout, write_stdout};
 use super::{CheckArgs, EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, FailOn, Format};
 use anyhow::{Context, bail};
 use node_doctor_core::checks::{self, History, Needs};
@@ -71,11 +71,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     let history = History::new(&samples).context("no samples")?;
     let report = sampler::run_checks(&selected, &history, &config);
     let view = CheckView::new(&history, &report);
-    let text = match args.format {
-        Format::Json => json::render(&view),
-        Format::Human => human::render(&view, &super::style()),
-    };
-    write_stdout(&text)?;
+    match args.format {
+        Format::Json => stream_stdout(|w| json::write(w, &view))?,
+        Format::Human => write_stdout(&human::render(&view, &super::style()))?,
+    }
     if report.nothing_checked() {
         eprintln!(
             "node-doctor: nothing could be checked under {}: every check lacked its inputs (see \"unknown\")",

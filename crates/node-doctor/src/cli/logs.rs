@@ -2,7 +2,7 @@
 //! the kernel ring, log files and the journal, printed as findings; `--follow` keeps reading
 //! and prints JSON Lines envelopes (`finding`, `source_error`, `summary`).
 
-use super::output::write_stdout;
+use super::output::{stream_stdout, write_stdout};
 use super::{EXIT_FINDINGS, EXIT_OK, Format, LogsArgs};
 use anyhow::{Context, bail};
 use node_doctor_core::model::Source;
@@ -85,13 +85,20 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<u8> {
         bail!("no source could be read: {}", errs.join("; "));
     }
     let findings = monitor.findings();
-    let text = match args.format {
-        Format::Json => json::render_logs(&stats, monitor.rules(), &findings),
-        Format::Human => {
-            human::render_logs(&stats, monitor.rules(), &findings, now, &super::style())
+    match args.format {
+        // Streamed: hundreds of findings are as much JSON again as they hold (issue 12's
+        // memory bar is for the whole run).
+        Format::Json => {
+            stream_stdout(|w| json::write_logs(w, &stats, monitor.rules(), &findings))?;
         }
-    };
-    write_stdout(&text)?;
+        Format::Human => write_stdout(&human::render_logs(
+            &stats,
+            monitor.rules(),
+            &findings,
+            now,
+            &super::style(),
+        ))?,
+    }
     let bar = args.fail_on.bar();
     Ok(if findings.iter().any(|f| f.severity >= bar) {
         EXIT_FINDINGS

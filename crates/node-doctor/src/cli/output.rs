@@ -9,6 +9,21 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Writes a report to stdout as `render` produces it, through one 64 KiB buffer (stdout's own
+/// line buffering would make a syscall per line of pretty JSON). A closed pipe (`| head`) is
+/// not a tool failure.
+pub fn stream_stdout(
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    if let Err(e) = render(&mut out).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("writing the report");
+    }
+    Ok(())
+}
+
 /// Writes a report to stdout. A closed pipe (`| head`) is not a tool failure.
 pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
