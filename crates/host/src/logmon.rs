@@ -76,28 +76,43 @@ pub enum Event {
 #[derive(Debug)]
 enum Extractor {
     /// `PREFIX(.*)`: the message is the line after PREFIX's match, found without captures
-    /// ([`node_doctor_core::rules::npd::message_prefix`]).
-    Prefix(regex::bytes::Regex),
+    /// ([`node_doctor_core::rules::npd::message_prefix`]) and without the reverse scan that
+    /// finding the match's start would take: only its end is needed, which a forward search
+    /// gives under the same leftmost-first semantics.
+    Prefix(regex_automata::meta::Regex),
     /// Any other shape: its first group (or the whole match).
     Captures(regex::bytes::Regex),
 }
 
 impl Extractor {
     fn new(pattern: &str) -> Result<Extractor, regex::Error> {
-        let build = |p: &str| regex::bytes::RegexBuilder::new(p).unicode(false).build();
         // The whole pattern is compiled first: its errors are the ones to report.
-        let whole = build(pattern)?;
-        Ok(
-            match node_doctor_core::rules::npd::message_prefix(pattern).map(|p| build(&p)) {
-                Some(Ok(prefix)) => Extractor::Prefix(prefix),
-                _ => Extractor::Captures(whole),
-            },
-        )
+        let whole = regex::bytes::RegexBuilder::new(pattern)
+            .unicode(false)
+            .build()?;
+        let prefix = node_doctor_core::rules::npd::message_prefix(pattern).and_then(|p| {
+            regex_automata::meta::Builder::new()
+                .configure(regex_automata::meta::Config::new().utf8_empty(false))
+                .syntax(
+                    regex_automata::util::syntax::Config::new()
+                        .unicode(false)
+                        .utf8(false),
+                )
+                .build(&p)
+                .ok()
+        });
+        Ok(match prefix {
+            Some(prefix) => Extractor::Prefix(prefix),
+            None => Extractor::Captures(whole),
+        })
     }
 
     fn message<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
         match self {
-            Extractor::Prefix(re) => line.get(re.find(line)?.end()..),
+            Extractor::Prefix(re) => {
+                let end = re.search_half(&regex_automata::Input::new(line))?.offset();
+                line.get(end..)
+            }
             Extractor::Captures(re) => {
                 let c = re.captures(line)?;
                 Some(c.get(1).or(c.get(0))?.as_bytes())
@@ -688,4 +703,48 @@ fn merge_sources(into: &mut Finding, mut other: Finding) {
         b.source.clone(),
         format!("the same problem: {} matching lines there", b.count),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Extractor;
+
+    /// The prefix extractor (a forward search for the prefix's end) and the captures one
+    /// (NPD's own way: the first group) cut every line at the same place.
+    #[test]
+    fn prefix_and_captures_extract_the_same_message() {
+        let lines: &[&[u8]] = &[
+            b"Dec  2 04:31:00 host kernel: [12345.678901] EXT4-fs error (device sda1): x",
+            b"Dec  2 04:31:00 host kernel: [1.0] a] b] c",
+            b"kernel: [] ",
+            b"no kernel here",
+            b"kernel: [x] \xff\xfe bytes",
+            b"",
+        ];
+        for pattern in [r"kernel: \[.*\] (.*)", r"^.{15} \S+ kernel: \[[^]]*\] (.*)"] {
+            let prefix = Extractor::new(pattern).unwrap();
+            assert!(matches!(prefix, Extractor::Prefix(_)), "{pattern}");
+            let whole = Extractor::Captures(
+                regex::bytes::RegexBuilder::new(pattern)
+                    .unicode(false)
+                    .build()
+                    .unwrap(),
+            );
+            for line in lines {
+                assert_eq!(
+                    prefix.message(line),
+                    whole.message(line),
+                    "{pattern} on {:?}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        assert_eq!(
+            Extractor::new(r"kernel: \[.*\] (.*)")
+                .unwrap()
+                .message(b"kernel: [1.0] a] b] c"),
+            Some(&b"c"[..]),
+            "greedy, as NPD's RE2: the last \"] \""
+        );
+    }
 }

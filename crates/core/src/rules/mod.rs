@@ -1173,7 +1173,7 @@ impl Matcher {
             g.first_ms = Some(g.first_ms.map_or(t, |f| f.min(t)));
             g.last_ms = Some(g.last_ms.map_or(t, |l| l.max(t)));
         }
-        let line: String = h.line.chars().take(SAMPLE_CHARS).collect();
+        let line = sample_of(&h.line);
         if g.first.is_none() {
             g.first = Some(line);
         } else {
@@ -1234,6 +1234,19 @@ impl Matcher {
             )
         });
         out
+    }
+}
+
+/// The line as a finding keeps it: its first [`SAMPLE_CHARS`] characters. Cut at a byte
+/// index, not collected char by char (this runs for every matching line).
+fn sample_of(line: &str) -> String {
+    if line.len() <= SAMPLE_CHARS {
+        // Fewer bytes than the limit: fewer characters too.
+        return line.to_string();
+    }
+    match line.char_indices().nth(SAMPLE_CHARS) {
+        Some((cut, _)) => line.get(..cut).unwrap_or(line).to_string(),
+        None => line.to_string(),
     }
 }
 
@@ -1673,6 +1686,18 @@ mod tests {
             err.to_string().starts_with("rule \"huge\": pattern"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn samples_keep_the_first_characters_not_bytes() {
+        let long = "é".repeat(SAMPLE_CHARS + 5);
+        let cut = sample_of(&long);
+        assert_eq!(cut.chars().count(), SAMPLE_CHARS);
+        assert!(long.starts_with(&cut));
+        assert_eq!(sample_of("short"), "short");
+        let exact = "x".repeat(SAMPLE_CHARS);
+        assert_eq!(sample_of(&exact), exact);
+        assert_eq!(sample_of(&format!("{exact}yz")), exact);
     }
 
     #[test]
