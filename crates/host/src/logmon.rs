@@ -713,12 +713,14 @@ mod tests {
     /// (NPD's own way: the first group) cut every line at the same place.
     #[test]
     fn prefix_and_captures_extract_the_same_message() {
+        // A real line, brackets inside the message, an empty message, no prefix, bytes that
+        // are not UTF-8, nothing.
         let lines: &[&[u8]] = &[
-            b"Dec  2 04:31:00 host kernel: [12345.678901] EXT4-fs error (device sda1): x",
-            b"Dec  2 04:31:00 host kernel: [1.0] a] b] c",
-            b"kernel: [] ",
-            b"no kernel here",
-            b"kernel: [x] \xff\xfe bytes",
+            b"Nov 22 19:20:17 node-7 kernel: [ 4242.000001] Buffer I/O error on dev sdb1",
+            b"Nov 22 19:20:17 node-7 kernel: [7.5] x] [y] z",
+            b"Nov 22 19:20:17 node-7 kernel: [0] ",
+            b"Nov 22 19:20:17 node-7 systemd[1]: Started x.",
+            b"Nov 22 19:20:17 node-7 kernel: [9] \xc3\x28 bad",
             b"",
         ];
         for pattern in [r"kernel: \[.*\] (.*)", r"^.{15} \S+ kernel: \[[^]]*\] (.*)"] {
