@@ -76,9 +76,10 @@ pub enum Event {
 #[derive(Debug)]
 enum Extractor {
     /// `PREFIX(.*)`: the message is the line after PREFIX's match, found without captures
-    /// ([`node_doctor_core::rules::npd::message_prefix`]) and without the reverse scan that
-    /// finding the match's start would take: only its end is needed, which a forward search
-    /// gives under the same leftmost-first semantics.
+    /// ([`node_doctor_core::rules::npd::message_prefix`]) and only its end: a forward search
+    /// gives the end under the same leftmost-first semantics, and for prefixes like NPD's
+    /// `kernel: \[.*\] ` (the regex engine's plain forward strategy) without the reverse
+    /// scan that finding the match's start would take.
     Prefix(regex_automata::meta::Regex),
     /// Any other shape: its first group (or the whole match).
     Captures(regex::bytes::Regex),

@@ -29,8 +29,9 @@ fn pretty(v: &impl Serialize) -> String {
 
 /// Writes `v` as [`pretty`] renders it, without holding the whole text: a report of a few
 /// hundred findings is half a megabyte of JSON, as much again as the findings themselves.
-/// Only the writer's errors (a closed pipe, a full disk) are returned: plain data with
-/// string keys cannot fail to serialize.
+/// The writer's errors (a closed pipe, a full disk) are returned as they are. Plain data
+/// with string keys cannot fail to serialize; if it ever did, that would be an
+/// `InvalidData` error after partial output, where [`pretty`] would render `{}`.
 fn write_pretty(w: &mut dyn std::io::Write, v: &impl Serialize) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::from)?;
     w.write_all(b"\n")
@@ -142,5 +143,39 @@ mod tests {
         write_logs(&mut out, &[], 81, &findings).unwrap();
         assert_eq!(out, render_logs(&[], 81, &findings).into_bytes());
         assert!(out.ends_with(b"}\n"));
+    }
+
+    /// A writer that takes `room` bytes, then fails as a full disk or a closed pipe does.
+    struct Failing {
+        room: usize,
+        kind: std::io::ErrorKind,
+    }
+
+    impl std::io::Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(self.kind.into());
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_writer_s_error_comes_back_as_it_is() {
+        for kind in [
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::BrokenPipe,
+        ] {
+            for room in [0, 7] {
+                let mut w = Failing { room, kind };
+                let e = write_logs(&mut w, &[], 81, &[]).unwrap_err();
+                assert_eq!(e.kind(), kind, "after {room} bytes");
+            }
+        }
     }
 }

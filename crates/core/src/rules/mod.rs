@@ -1245,7 +1245,10 @@ fn sample_of(line: &str) -> String {
         return line.to_string();
     }
     match line.char_indices().nth(SAMPLE_CHARS) {
+        // `cut` is a char boundary inside the line: `get` cannot fail (it is `get` for the
+        // `indexing_slicing` lint).
         Some((cut, _)) => line.get(..cut).unwrap_or(line).to_string(),
+        // More bytes than the limit, but no more characters.
         None => line.to_string(),
     }
 }
@@ -1695,6 +1698,12 @@ mod tests {
         assert_eq!(cut.chars().count(), SAMPLE_CHARS);
         assert!(long.starts_with(&cut));
         assert_eq!(sample_of("short"), "short");
+        let wide = "é".repeat(SAMPLE_CHARS);
+        assert_eq!(
+            sample_of(&wide),
+            wide,
+            "more bytes than the limit, as many chars"
+        );
         let exact = "x".repeat(SAMPLE_CHARS);
         assert_eq!(sample_of(&exact), exact);
         assert_eq!(sample_of(&format!("{exact}yz")), exact);
