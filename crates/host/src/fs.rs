@@ -13,7 +13,7 @@
 //! - calls that can block in the kernel on a dead server (`statvfs`, `lstat` of a FUSE or
 //!   NFS mount point) are marked so; callers run them through [`crate::blocking`].
 
-use node_doctor_core::model::{Kind, Unavailable};
+use node_doctor_core::model::{Kind, Rlimit, Unavailable};
 use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::io;
@@ -128,6 +128,17 @@ pub trait ProcDir: Send {
     /// `max_links` of them).
     fn list_fds(&self, pipes: bool, max_links: usize) -> Result<FdListing, ProcError>;
     fn read_link(&self, name: &str) -> Option<String>;
+    /// `RLIMIT_NOFILE` and `RLIMIT_CORE` asked of the kernel (prlimit(2) with no new limit)
+    /// instead of read from the `limits` file, when this seam can: `None` means read the
+    /// file. The kernel formats all 16 limits as text for every `limits` read
+    /// (fs/proc/base.c `proc_pid_limits`), the scan's costliest file per process; two
+    /// syscalls cost a fraction of it. prlimit names the process by pid, so a caller must
+    /// confirm afterwards, through this directory, that the process is still the one it
+    /// opened (a successful read of its `stat` does: `/proc/PID` stays tied to the task it
+    /// was opened for, and a pid is not reused while that task exists).
+    fn syscall_limits(&self) -> Option<(Rlimit, Rlimit)> {
+        None
+    }
     /// The open deleted files among the first `max_links` fds: each link read, and those
     /// ending in " (deleted)" `stat`ed through `fd/N` (which resolves the link to the open
     /// file without opening anything) for their size and device. May block on a dead FUSE
@@ -306,6 +317,9 @@ pub struct RealFs {
     root_fd: OwnedFd,
     /// `proc` under the root, opened once: every process directory is opened relative to it.
     proc_fd: OnceLock<Result<OwnedFd, Errno>>,
+    /// Whether pids under that `proc` are pids of our own pid namespace, so prlimit(2) on one
+    /// names the same process (see [`RealFs::proc_is_our_pid_namespace`]).
+    own_pid_ns: OnceLock<bool>,
 }
 
 const READ_FLAGS: OFlags = OFlags::RDONLY
@@ -332,6 +346,7 @@ impl RealFs {
             root,
             root_fd,
             proc_fd: OnceLock::new(),
+            own_pid_ns: OnceLock::new(),
         })
     }
 
@@ -372,6 +387,37 @@ impl RealFs {
             .as_ref()
             .map_err(|e| *e)
     }
+
+    /// True when `proc` under the root is a procfs mounted for our own pid namespace (the
+    /// node's `/proc`, or a DaemonSet's `/host/proc` with `hostPID: true`), so that a pid read
+    /// there names the same process to a syscall taking a pid. `NSpid` in a process's
+    /// `status` lists its pid in every namespace from the one the procfs was mounted for down
+    /// to its own (fs/proc/array.c `task_state`): one field, our own pid, means the same
+    /// namespace. A fixture tree (no procfs) or a container's view of the host's `/proc`
+    /// (two fields) is not.
+    fn proc_is_our_pid_namespace(&self) -> bool {
+        *self.own_pid_ns.get_or_init(|| {
+            let Ok(proc_fd) = self.proc_fd() else {
+                return false;
+            };
+            // PROC_SUPER_MAGIC (include/uapi/linux/magic.h).
+            let is_procfs = rustix::fs::fstatfs(proc_fd).is_ok_and(|s| s.f_type == 0x9fa0);
+            let status = rustix::fs::openat(proc_fd, "self/status", READ_FLAGS, Mode::empty())
+                .ok()
+                .and_then(|fd| read_fd_capped(&fd, 64 << 10, true).ok());
+            is_procfs && status.is_some_and(|(b, _)| nspid_is_only(&b, std::process::id()))
+        })
+    }
+}
+
+/// `NSpid:` of a `status` text is exactly `pid`.
+fn nspid_is_only(status: &[u8], pid: u32) -> bool {
+    let text = String::from_utf8_lossy(status);
+    let Some(line) = text.lines().find_map(|l| l.strip_prefix("NSpid:")) else {
+        return false;
+    };
+    let mut fields = line.split_whitespace();
+    fields.next().and_then(|f| f.parse::<u32>().ok()) == Some(pid) && fields.next().is_none()
 }
 
 fn list_dir_fd(fd: OwnedFd, rel: &str, cap: usize) -> Result<Listing, Unavailable> {
@@ -497,7 +543,11 @@ impl HostFs for RealFs {
             Mode::empty(),
         )
         .map_err(|e| classify(&format!("proc/{pid}"), e))?;
-        Ok(Box::new(RealProcDir { fd, pid }))
+        Ok(Box::new(RealProcDir {
+            fd,
+            pid,
+            prlimit: self.proc_is_our_pid_namespace(),
+        }))
     }
 
     fn open_file(&self, rel: &str) -> Result<std::fs::File, Unavailable> {
@@ -552,6 +602,8 @@ fn classify(rel: &str, e: Errno) -> ProcError {
 struct RealProcDir {
     fd: OwnedFd,
     pid: i32,
+    /// The pid is one of our namespace's: prlimit(2) may be asked.
+    prlimit: bool,
 }
 
 impl RealProcDir {
@@ -629,6 +681,26 @@ impl ProcDir for RealProcDir {
         rustix::fs::readlinkat(&self.fd, name, Vec::new())
             .ok()
             .map(|c| c.to_string_lossy().into_owned())
+    }
+
+    fn syscall_limits(&self) -> Option<(Rlimit, Rlimit)> {
+        if !self.prlimit {
+            return None;
+        }
+        // Reading another user's limits needs CAP_SYS_RESOURCE (kernel/sys.c
+        // `check_prlimit_permission`): without it this fails and the caller reads the file,
+        // which anyone may.
+        let get = |resource| {
+            let (mut soft, mut hard) = (0, 0);
+            rlimit::prlimit(self.pid, resource, None, Some((&mut soft, &mut hard))).ok()?;
+            // RLIM_INFINITY is what `limits` prints as "unlimited".
+            let finite = |v: u64| (v != rlimit::INFINITY).then_some(v);
+            Some(Rlimit {
+                soft: finite(soft),
+                hard: finite(hard),
+            })
+        };
+        Some((get(rlimit::Resource::NOFILE)?, get(rlimit::Resource::CORE)?))
     }
 
     fn deleted_fds(
@@ -949,5 +1021,49 @@ mod tests {
         assert_eq!(pipe_inode(b"socket:[41222]"), None);
         assert_eq!(pipe_inode(b"pipe:[]"), None);
         assert_eq!(pipe_inode(b"/tmp/pipe:[1]"), None);
+    }
+
+    #[test]
+    fn nspid_with_one_field_that_is_our_pid() {
+        assert!(nspid_is_only(b"Name:\tx\nNSpid:\t42\nNSsid:\t1\n", 42));
+        // The procfs of an ancestor namespace: our pid there, then here.
+        assert!(!nspid_is_only(b"NSpid:\t4242\t42\n", 4242));
+        assert!(!nspid_is_only(b"NSpid:\t43\n", 42));
+        // Kernels before 4.1 have no NSpid line.
+        assert!(!nspid_is_only(b"Name:\tx\nPid:\t42\n", 42));
+        assert!(!nspid_is_only(b"NSpid:\n", 42));
+    }
+
+    #[test]
+    fn limits_by_syscall_are_the_limits_file() {
+        // Our own process needs no privilege for prlimit(2).
+        let fs = RealFs::new("/").unwrap();
+        let me = i32::try_from(std::process::id()).unwrap();
+        let dir = fs.open_proc(me).unwrap();
+        let from_file = crate::parse::process::parse_limits(&String::from_utf8_lossy(
+            &dir.read("limits", 64 << 10).unwrap(),
+        ))
+        .unwrap();
+        // This test runs in the node's pid namespace or in a container's own one, with its
+        // own procfs: either way the procfs is ours.
+        assert!(fs.proc_is_our_pid_namespace());
+        assert_eq!(dir.syscall_limits(), Some(from_file));
+    }
+
+    #[test]
+    fn a_tree_that_is_no_procfs_is_never_asked_by_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        std::fs::create_dir_all(dir.path().join(format!("proc/{me}"))).unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/self")).unwrap();
+        std::fs::write(
+            dir.path().join("proc/self/status"),
+            format!("NSpid:\t{me}\n"),
+        )
+        .unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        assert!(!fs.proc_is_our_pid_namespace());
+        let p = fs.open_proc(i32::try_from(me).unwrap()).unwrap();
+        assert_eq!(p.syscall_limits(), None);
     }
 }

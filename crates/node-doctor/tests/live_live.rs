@@ -291,3 +291,51 @@ fn a_passed_deadline_reads_nothing_and_says_nothing_could_be_checked() {
         node_doctor_core::checks::all().len()
     );
 }
+
+/// The scan asks the kernel for limits (prlimit(2)) instead of reading `limits` when it runs
+/// in the node's pid namespace: the values must be the ones `limits` shows, for a process
+/// of another user too (root reads those with CAP_SYS_RESOURCE), unlimited included.
+#[test]
+fn limits_of_another_users_process_are_read_right() {
+    assert_root();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Killed(
+        Command::new("prlimit")
+            .args(["--nofile=321:654", "--core=0:unlimited", "--"])
+            .args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["sleep", "60"])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id() as i32;
+    assert!(
+        wait_until(std::time::Duration::from_secs(5), || {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+        }),
+        "the child did not exec sleep"
+    );
+    let s = snapshot_of("/");
+    let p = s.process(pid).expect("the child is in the snapshot");
+    assert_eq!(p.uid, Some(65534));
+    use node_doctor_core::model::Rlimit;
+    assert_eq!(
+        p.rlimit_nofile,
+        Some(Rlimit {
+            soft: Some(321),
+            hard: Some(654)
+        })
+    );
+    assert_eq!(
+        p.rlimit_core,
+        Some(Rlimit {
+            soft: Some(0),
+            hard: None
+        })
+    );
+}

@@ -153,6 +153,10 @@ fn read_one(fs: &dyn HostFs, pid: i32, opts: ScanOptions) -> Read {
 fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Process> {
     let pid = dir.pid();
     let rel = |name: &str| format!("proc/{pid}/{name}");
+    // Asked before `stat` is read through `dir`: that read succeeding proves the pid still
+    // named the process `dir` was opened for when prlimit(2) was asked (a pid is not reused
+    // while its task exists, and `dir` stays tied to its task).
+    let syscall_limits = dir.syscall_limits();
     let stat = match dir.read("stat", FILE_CAP) {
         Ok(b) => match parse_stat(&text_of(&b)) {
             Ok(s) => s,
@@ -203,16 +207,11 @@ fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Pr
         Err(ProcError::Bad(u)) => r.problems.push(u),
     }
 
-    match dir.read("limits", FILE_CAP) {
-        Ok(b) => match parse_limits(&text_of(&b)) {
-            Ok((nofile, core)) => {
-                p.rlimit_nofile = Some(nofile);
-                p.rlimit_core = Some(core);
-            }
-            Err(e) => r.problems.push(Unavailable::malformed(&rel("limits"), e)),
-        },
-        Err(ProcError::Vanished) => return None,
-        Err(ProcError::Bad(u)) => r.problems.push(u),
+    if let Some((nofile, core)) = syscall_limits {
+        p.rlimit_nofile = Some(nofile);
+        p.rlimit_core = Some(core);
+    } else {
+        read_limits_file(dir, &mut p, r)?;
     }
 
     if opts.fds {
@@ -237,6 +236,25 @@ fn read_process(dir: &dyn ProcDir, opts: ScanOptions, r: &mut Read) -> Option<Pr
         read_runc_detail(dir, &mut p);
     }
     Some(p)
+}
+
+/// `limits` read and parsed into `p`; `None` when the process vanished meanwhile.
+fn read_limits_file(dir: &dyn ProcDir, p: &mut Process, r: &mut Read) -> Option<()> {
+    match dir.read("limits", FILE_CAP) {
+        Ok(b) => match parse_limits(&text_of(&b)) {
+            Ok((nofile, core)) => {
+                p.rlimit_nofile = Some(nofile);
+                p.rlimit_core = Some(core);
+            }
+            Err(e) => r.problems.push(Unavailable::malformed(
+                &format!("proc/{}/limits", dir.pid()),
+                e,
+            )),
+        },
+        Err(ProcError::Vanished) => return None,
+        Err(ProcError::Bad(u)) => r.problems.push(u),
+    }
+    Some(())
 }
 
 /// The pipe ends of `pids` alone (no other file read), for measuring the pipe scan apart
