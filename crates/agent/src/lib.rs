@@ -550,11 +550,7 @@ impl Engine {
     }
 
     fn bar(&self) -> Severity {
-        if self.settings.condition_on_warning {
-            Severity::Warning
-        } else {
-            Severity::Critical
-        }
+        catalog::condition_bar(self.settings.condition_on_warning)
     }
 
     fn boot_id(&self) -> Option<String> {

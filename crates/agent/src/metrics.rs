@@ -234,7 +234,7 @@ impl Metrics {
                 .get_or_create(&l(&[("kind", u.kind.as_str())]))
                 .inc();
         }
-        for (name, v) in node_values(s) {
+        for (name, v) in node_doctor_core::checks::node_values::node_values(s) {
             self.node.get_or_create(&l(&[("name", name)])).set(v);
         }
         self.blocked_calls
@@ -298,63 +298,4 @@ impl Metrics {
         }
         out
     }
-}
-
-/// The node-level values the checks compare, aggregated over subjects (no per-uid or
-/// per-pid label).
-pub fn node_values(s: &Snapshot) -> Vec<(&'static str, f64)> {
-    let mut v = Vec::new();
-    if let Some(l) = &s.loadavg {
-        v.push(("tasks", f64::from(l.max)));
-    }
-    if let Ok(t) = node_doctor_core::checks::common::TaskLimit::of(s) {
-        v.push(("tasks_limit", t.limit as f64));
-    }
-    if s.processes.is_some() {
-        v.push((
-            "zombie_processes",
-            s.process_list().iter().filter(|p| p.is_zombie()).count() as f64,
-        ));
-    }
-    if let Ok(nr) = s.sysctl("fs.file-nr")
-        && let Some((alloc, _, _)) = node_doctor_core::checks::fd_exhaustion::parse_file_nr(nr)
-    {
-        v.push(("file_handles", alloc as f64));
-    }
-    if let Ok(m) = s.sysctl_u64("fs.file-max") {
-        v.push(("file_handles_limit", m as f64));
-    }
-    if s.pipes.is_some() {
-        let max = node_doctor_core::checks::pipe_quota::by_user(s)
-            .values()
-            .map(|u| u.pages)
-            .max()
-            .unwrap_or(0);
-        v.push(("pipe_user_pages_max", max as f64));
-    }
-    if let Ok(m) = s.sysctl_u64("fs.pipe-user-pages-soft") {
-        v.push(("pipe_user_pages_limit", m as f64));
-    }
-    // What the memory checks compare: meminfo's kB as bytes, PSI as a percentage.
-    if let Some(m) = &s.meminfo {
-        if let Some(a) = m.mem_available {
-            v.push(("memory_available_bytes", a.saturating_mul(1024) as f64));
-        }
-        if let Some(t) = m.mem_total {
-            v.push(("memory_total_bytes", t.saturating_mul(1024) as f64));
-        }
-    }
-    if let Some(p) = &s.pressure.memory {
-        v.push(("memory_psi_some_avg10", f64::from(p.some.avg10)));
-        if let Some(f) = &p.full {
-            v.push(("memory_psi_full_avg10", f64::from(f.avg10)));
-        }
-    }
-    if let Some(&k) = s.vmstat.get("oom_kill") {
-        v.push(("oom_kills", k as f64));
-    }
-    if let Some(m) = &s.mounts {
-        v.push(("mounts", m.len() as f64));
-    }
-    v
 }

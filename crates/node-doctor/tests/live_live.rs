@@ -308,7 +308,12 @@ fn limits_of_another_users_process_are_read_right() {
     let child = Killed(
         Command::new("prlimit")
             .args(["--nofile=321:654", "--core=0:unlimited", "--"])
-            .args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ])
             .args(["sleep", "60"])
             .spawn()
             .unwrap(),

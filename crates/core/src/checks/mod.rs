@@ -20,6 +20,7 @@ pub mod kubelet_api_throttling;
 pub mod kubelet_config;
 pub mod memory_thrashing;
 pub mod mount_leak;
+pub mod node_values;
 pub mod oom_kills;
 pub mod pid_exhaustion;
 pub mod pipe_quota;

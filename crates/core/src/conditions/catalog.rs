@@ -141,6 +141,17 @@ pub fn problem_message(check: &str, findings: &[&Finding]) -> String {
     m
 }
 
+/// The lowest severity that makes a check's condition True: warnings too when the node's
+/// policy asks for it (the agent's `condition_on_warning`), else critical findings only —
+/// a remediation tool that drains on a condition should act on what is breaking the node.
+pub fn condition_bar(on_warning: bool) -> Severity {
+    if on_warning {
+        Severity::Warning
+    } else {
+        Severity::Critical
+    }
+}
+
 /// The verdict of one run of a check on its condition: a problem at `bar` or above,
 /// unknown when the check could evaluate nothing, else fine.
 pub fn verdict(check: &CheckDef, outcome: &Outcome, bar: Severity) -> Option<Verdict> {
