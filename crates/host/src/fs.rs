@@ -20,6 +20,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Default cap for a whole-file read: procfs and sysfs files are small.
 pub const DEFAULT_CAP: usize = 1 << 20;
@@ -131,8 +132,8 @@ pub trait ProcDir: Send {
     /// `RLIMIT_NOFILE` and `RLIMIT_CORE` asked of the kernel (prlimit(2) with no new limit)
     /// instead of read from the `limits` file, when this seam can: `None` means read the
     /// file. The kernel formats all 16 limits as text for every `limits` read
-    /// (fs/proc/base.c `proc_pid_limits`), the scan's costliest file per process; two
-    /// syscalls cost a fraction of it. prlimit names the process by pid, so a caller must
+    /// (fs/proc/base.c `proc_pid_limits`); two syscalls cost about a third of opening and
+    /// reading it (docs/performance.md). prlimit names the process by pid, so a caller must
     /// confirm afterwards, through this directory, that the process is still the one it
     /// opened (a successful read of its `stat` does: `/proc/PID` stays tied to the task it
     /// was opened for, and a pid is not reused while that task exists).
@@ -400,15 +401,21 @@ impl RealFs {
             let Ok(proc_fd) = self.proc_fd() else {
                 return false;
             };
-            // PROC_SUPER_MAGIC (include/uapi/linux/magic.h).
-            let is_procfs = rustix::fs::fstatfs(proc_fd).is_ok_and(|s| s.f_type == 0x9fa0);
-            let status = rustix::fs::openat(proc_fd, "self/status", READ_FLAGS, Mode::empty())
+            // Only a real procfs: a fixture tree's `proc/self` may be a symlink out of it.
+            if !rustix::fs::fstatfs(proc_fd).is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC)
+            {
+                return false;
+            }
+            rustix::fs::openat(proc_fd, "self/status", READ_FLAGS, Mode::empty())
                 .ok()
-                .and_then(|fd| read_fd_capped(&fd, 64 << 10, true).ok());
-            is_procfs && status.is_some_and(|(b, _)| nspid_is_only(&b, std::process::id()))
+                .and_then(|fd| read_fd_capped(&fd, 64 << 10, true).ok())
+                .is_some_and(|(b, _)| nspid_is_only(&b, std::process::id()))
         })
     }
 }
+
+/// Set once a security module refused prlimit(2) (EACCES): this process asks no more.
+static PRLIMIT_DENIED_BY_LSM: AtomicBool = AtomicBool::new(false);
 
 /// `NSpid:` of a `status` text is exactly `pid`.
 fn nspid_is_only(status: &[u8], pid: u32) -> bool {
@@ -684,15 +691,24 @@ impl ProcDir for RealProcDir {
     }
 
     fn syscall_limits(&self) -> Option<(Rlimit, Rlimit)> {
-        if !self.prlimit {
+        if !self.prlimit || PRLIMIT_DENIED_BY_LSM.load(Ordering::Relaxed) {
             return None;
         }
-        // Reading another user's limits needs CAP_SYS_RESOURCE (kernel/sys.c
-        // `check_prlimit_permission`): without it this fails and the caller reads the file,
-        // which anyone may.
+        // kernel/sys.c `check_prlimit_permission`: without CAP_SYS_RESOURCE in the target's
+        // user namespace, the caller's uid and gid must equal all of the target's real,
+        // effective and saved ones, else EPERM (no audit record) and the caller reads the
+        // file (mode 0444). Past that check an LSM may refuse (SELinux `process:getrlimit`,
+        // EACCES) and log a denial: after the first, the scan stops asking, so an enforcing
+        // node logs one denial, not one per process per scan.
         let get = |resource| {
             let (mut soft, mut hard) = (0, 0);
-            rlimit::prlimit(self.pid, resource, None, Some((&mut soft, &mut hard))).ok()?;
+            if let Err(e) = rlimit::prlimit(self.pid, resource, None, Some((&mut soft, &mut hard)))
+            {
+                if e.raw_os_error() == Some(Errno::ACCESS.raw_os_error()) {
+                    PRLIMIT_DENIED_BY_LSM.store(true, Ordering::Relaxed);
+                }
+                return None;
+            }
             // RLIM_INFINITY is what `limits` prints as "unlimited".
             let finite = |v: u64| (v != rlimit::INFINITY).then_some(v);
             Some(Rlimit {
@@ -1044,10 +1060,13 @@ mod tests {
             &dir.read("limits", 64 << 10).unwrap(),
         ))
         .unwrap();
-        // This test runs in the node's pid namespace or in a container's own one, with its
-        // own procfs: either way the procfs is ours.
-        assert!(fs.proc_is_our_pid_namespace());
-        assert_eq!(dir.syscall_limits(), Some(from_file));
+        // On the node or in a container with its own procfs, `/proc` is our namespace's; in
+        // a sandbox that kept its parent's `/proc` it is not, and the file is read instead.
+        if fs.proc_is_our_pid_namespace() {
+            assert_eq!(dir.syscall_limits(), Some(from_file));
+        } else {
+            assert_eq!(dir.syscall_limits(), None);
+        }
     }
 
     #[test]

@@ -292,11 +292,13 @@ fn a_passed_deadline_reads_nothing_and_says_nothing_could_be_checked() {
     );
 }
 
-/// The scan asks the kernel for limits (prlimit(2)) instead of reading `limits` when it runs
-/// in the node's pid namespace: the values must be the ones `limits` shows, for a process
-/// of another user too (root reads those with CAP_SYS_RESOURCE), unlimited included.
+/// The scan asks the kernel for limits (prlimit(2)) instead of reading `limits` when the
+/// root's procfs is our pid namespace's. A process whose uids and gids are all ours (root's)
+/// is always answered by the syscall; another user's only with CAP_SYS_RESOURCE (which root
+/// on this machine kind lacks: the scan then reads the file). Either way the snapshot must
+/// hold the values `limits` shows, unlimited included.
 #[test]
-fn limits_of_another_users_process_are_read_right() {
+fn limits_by_syscall_and_by_file_are_read_right() {
     assert_root();
     struct Killed(std::process::Child);
     impl Drop for Killed {
@@ -305,42 +307,69 @@ fn limits_of_another_users_process_are_read_right() {
             let _ = self.0.wait();
         }
     }
-    let child = Killed(
-        Command::new("prlimit")
-            .args(["--nofile=321:654", "--core=0:unlimited", "--"])
-            .args([
+    let spawn = |limits: [&str; 2], as_nobody: bool| {
+        let mut c = Command::new("prlimit");
+        c.args(limits).arg("--");
+        if as_nobody {
+            c.args([
                 "setpriv",
                 "--reuid=65534",
                 "--regid=65534",
                 "--clear-groups",
-            ])
-            .args(["sleep", "60"])
-            .spawn()
-            .unwrap(),
-    );
-    let pid = child.0.id() as i32;
-    assert!(
-        wait_until(std::time::Duration::from_secs(5), || {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
-        }),
-        "the child did not exec sleep"
-    );
-    let s = snapshot_of("/");
-    let p = s.process(pid).expect("the child is in the snapshot");
-    assert_eq!(p.uid, Some(65534));
+            ]);
+        }
+        let child = Killed(c.args(["sleep", "60"]).spawn().unwrap());
+        let pid = child.0.id() as i32;
+        assert!(
+            wait_until(std::time::Duration::from_secs(5), || {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+            }),
+            "the child did not exec sleep"
+        );
+        (child, pid)
+    };
+    let (_root_child, root_pid) = spawn(["--nofile=321:654", "--core=0:unlimited"], false);
+    let (_nobody_child, nobody_pid) =
+        spawn(["--nofile=123:456", "--core=unlimited:unlimited"], true);
     use node_doctor_core::model::Rlimit;
+    let lim = |soft, hard| Some(Rlimit { soft, hard });
+
+    // The seam itself: which way each process is read.
+    let fs = node_doctor_host::fs::RealFs::new("/").unwrap();
+    use node_doctor_host::fs::HostFs;
+    let by_syscall = |pid| fs.open_proc(pid).unwrap().syscall_limits();
     assert_eq!(
-        p.rlimit_nofile,
-        Some(Rlimit {
-            soft: Some(321),
-            hard: Some(654)
-        })
+        by_syscall(root_pid),
+        Some((
+            lim(Some(321), Some(654)).unwrap(),
+            lim(Some(0), None).unwrap()
+        )),
+        "root's own process is answered by prlimit"
     );
+    let cap_eff = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap();
+    const CAP_SYS_RESOURCE: u64 = 1 << 24;
     assert_eq!(
-        p.rlimit_core,
-        Some(Rlimit {
-            soft: Some(0),
-            hard: None
-        })
+        by_syscall(nobody_pid).is_some(),
+        cap_eff & CAP_SYS_RESOURCE != 0,
+        "another user's process by prlimit exactly when we hold CAP_SYS_RESOURCE"
     );
+
+    // The scan: the same values whichever way.
+    let s = snapshot_of("/");
+    let p = s
+        .process(root_pid)
+        .expect("the root child is in the snapshot");
+    assert_eq!(p.rlimit_nofile, lim(Some(321), Some(654)));
+    assert_eq!(p.rlimit_core, lim(Some(0), None));
+    let p = s
+        .process(nobody_pid)
+        .expect("the nobody child is in the snapshot");
+    assert_eq!(p.uid, Some(65534));
+    assert_eq!(p.rlimit_nofile, lim(Some(123), Some(456)));
+    assert_eq!(p.rlimit_core, lim(None, None));
 }

@@ -1,7 +1,8 @@
 //! The process table: one pass over `/proc/<pid>/` under the host root.
 //!
-//! Safe on a sick node: `stat`, `status`, `cgroup`, `limits` and the `fd` directory are read
-//! for every process, `wchan` and `stack` for D-state ones. These take no lock of the
+//! Safe on a sick node: `stat`, `status`, `cgroup`, `limits` (or, where the seam can, the
+//! same two limits by prlimit(2)) and the `fd` directory are read for every process,
+//! `wchan` and `stack` for D-state ones. These take no lock of the
 //! target's address space. `cmdline`, `environ`, `maps` and `smaps` do (`mmap_lock`, through
 //! `access_remote_vm`), and a process stuck in D state while holding it makes the reader hang
 //! in turn — so the only such read is `cmdline` of a process named `runc` that is not in D
