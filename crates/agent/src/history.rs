@@ -205,7 +205,7 @@ impl History {
         self.samples
             .iter()
             .map(|s| &**s)
-            .filter(|s| has(s, needs))
+            .filter(|s| needs.met_by(s))
             .collect()
     }
 
@@ -223,27 +223,6 @@ impl History {
             .map(|s| (**s).clone())
             .collect()
     }
-}
-
-fn has(s: &Snapshot, n: &Needs) -> bool {
-    (!n.processes || s.processes.is_some())
-        && (!n.fds
-            || s.process_scan.as_ref().is_some_and(|_| {
-                s.process_list().iter().any(|p| p.open_fds.is_some()) || s.process_list().is_empty()
-            }))
-        && (!n.pipes || s.pipes.is_some())
-        && (!n.cgroups || s.cgroups.is_some())
-        && (!n.mounts || s.mounts.is_some())
-        && (!n.filesystems || s.filesystems.is_some())
-        && (!n.kernel_log || s.kernel_log.is_some())
-        && (!n.packages || s.runtime_packages.is_some())
-        && (!n.runtime || s.runtime.is_some())
-        && (!n.kubelet || s.kubelet.is_some())
-        && (!n.daemon_logs || s.daemon_logs.is_some())
-        && (!n.coredump || s.coredump.is_some())
-        && (!n.deleted_files || s.deleted_open.is_some())
-        && (!n.sysctl_conf || s.sysctl_conf.is_some())
-        && (!n.container_mounts || s.processes.is_some())
 }
 
 #[cfg(test)]

@@ -182,6 +182,33 @@ impl Needs {
         container_mounts: false,
     };
 
+    /// Whether a sample holds every part these needs ask for: a check compares like with
+    /// like (a process count only with samples that read processes), so a long-running
+    /// caller that collects different parts at different cadences hands each check only
+    /// the samples this accepts. A scan that found no process at all counts as having read
+    /// their fds.
+    pub fn met_by(&self, s: &Snapshot) -> bool {
+        (!self.processes || s.processes.is_some())
+            && (!self.fds
+                || s.process_scan.as_ref().is_some_and(|_| {
+                    s.process_list().iter().any(|p| p.open_fds.is_some())
+                        || s.process_list().is_empty()
+                }))
+            && (!self.pipes || s.pipes.is_some())
+            && (!self.cgroups || s.cgroups.is_some())
+            && (!self.mounts || s.mounts.is_some())
+            && (!self.filesystems || s.filesystems.is_some())
+            && (!self.kernel_log || s.kernel_log.is_some())
+            && (!self.packages || s.runtime_packages.is_some())
+            && (!self.runtime || s.runtime.is_some())
+            && (!self.kubelet || s.kubelet.is_some())
+            && (!self.daemon_logs || s.daemon_logs.is_some())
+            && (!self.coredump || s.coredump.is_some())
+            && (!self.deleted_files || s.deleted_open.is_some())
+            && (!self.sysctl_conf || s.sysctl_conf.is_some())
+            && (!self.container_mounts || s.processes.is_some())
+    }
+
     pub const fn union(self, o: Needs) -> Needs {
         let deleted_files = self.deleted_files || o.deleted_files;
         let container_mounts = self.container_mounts || o.container_mounts;
@@ -418,6 +445,33 @@ pub(crate) fn pct(ratio: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needs_are_met_only_by_samples_holding_their_parts() {
+        use crate::model::{ProcState, Process, ScanReport};
+        let fds = Needs {
+            fds: true,
+            ..Needs::NONE
+        };
+        let procs = Needs {
+            processes: true,
+            ..Needs::NONE
+        };
+        let mut s = Snapshot::default();
+        assert!(Needs::NONE.met_by(&s));
+        assert!(!procs.met_by(&s) && !fds.met_by(&s));
+        // Processes read without their fds (a cheap tick): enough for one, not the other.
+        s.processes = Some(vec![Process::new(1, 0, "init", ProcState::Sleeping, 1)]);
+        s.process_scan = Some(ScanReport::default());
+        assert!(procs.met_by(&s) && !fds.met_by(&s));
+        if let Some(p) = s.processes.as_mut().and_then(|v| v.first_mut()) {
+            p.open_fds = Some(4);
+        }
+        assert!(fds.met_by(&s));
+        // A scan that found no process has read every process's fds.
+        s.processes = Some(Vec::new());
+        assert!(fds.met_by(&s));
+    }
 
     /// A check that compares samples must ask for two: the sampler takes one sample when no
     /// selected check needs history, and `check --only X` would then judge X on one.
