@@ -26,7 +26,7 @@ use events::EventQueue;
 use metrics::Metrics;
 use node_doctor_core::checks::{self, CheckDef, Needs, Outcome, Report};
 use node_doctor_core::config::Config;
-use node_doctor_core::finding::{Finding, RuleKind, Severity};
+use node_doctor_core::finding::{Finding, RuleKind};
 use node_doctor_core::model::log::{KernelLog, Position, SourceStats};
 use node_doctor_core::model::{LogRecord, Recording, Snapshot, Source};
 use node_doctor_core::rules::{RuleSet, RuleSpec, npd, pack};
@@ -549,10 +549,6 @@ impl Engine {
         }
     }
 
-    fn bar(&self) -> Severity {
-        catalog::condition_bar(self.settings.condition_on_warning)
-    }
-
     fn boot_id(&self) -> Option<String> {
         self.history
             .last(1)
@@ -749,8 +745,11 @@ impl Engine {
                 .check_run(c.id, &outcome.findings, outcome.inconclusive, ms, now);
             if self.adopted {
                 self.since_adoption.insert(c.id);
-                if let Some(v) = catalog::verdict(c, &outcome, self.bar())
-                    && let Some(d) = c.condition
+                if let Some(v) = catalog::verdict(
+                    c,
+                    &outcome,
+                    catalog::condition_bar(self.settings.condition_on_warning),
+                ) && let Some(d) = c.condition
                 {
                     self.step(d.type_, &v, now, boot.as_deref());
                 }

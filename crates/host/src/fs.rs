@@ -133,7 +133,7 @@ pub trait ProcDir: Send {
     /// instead of read from the `limits` file, when this seam can: `None` means read the
     /// file. The kernel formats all 16 limits as text for every `limits` read
     /// (fs/proc/base.c `proc_pid_limits`); two syscalls cost about a third of opening and
-    /// reading it (docs/performance.md). prlimit names the process by pid, so a caller must
+    /// reading it (bench/limits_read.c). prlimit names the process by pid, so a caller must
     /// confirm afterwards, through this directory, that the process is still the one it
     /// opened (a successful read of its `stat` does: `/proc/PID` stays tied to the task it
     /// was opened for, and a pid is not reused while that task exists).

@@ -300,13 +300,6 @@ fn a_passed_deadline_reads_nothing_and_says_nothing_could_be_checked() {
 #[test]
 fn limits_by_syscall_and_by_file_are_read_right() {
     assert_root();
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let spawn = |limits: [&str; 2], as_nobody: bool| {
         let mut c = Command::new("prlimit");
         c.args(limits).arg("--");
@@ -318,8 +311,9 @@ fn limits_by_syscall_and_by_file_are_read_right() {
                 "--clear-groups",
             ]);
         }
-        let child = Killed(c.args(["sleep", "60"]).spawn().unwrap());
-        let pid = child.0.id() as i32;
+        // Killed and reaped on drop.
+        let child = Helper::spawn(c.args(["sleep", "60"]));
+        let pid = child.child.id() as i32;
         assert!(
             wait_until(std::time::Duration::from_secs(5), || {
                 std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
@@ -332,7 +326,7 @@ fn limits_by_syscall_and_by_file_are_read_right() {
     let (_nobody_child, nobody_pid) =
         spawn(["--nofile=123:456", "--core=unlimited:unlimited"], true);
     use node_doctor_core::model::Rlimit;
-    let lim = |soft, hard| Some(Rlimit { soft, hard });
+    let lim = |soft, hard| Rlimit { soft, hard };
 
     // The seam itself: which way each process is read.
     let fs = node_doctor_host::fs::RealFs::new("/").unwrap();
@@ -340,10 +334,7 @@ fn limits_by_syscall_and_by_file_are_read_right() {
     let by_syscall = |pid| fs.open_proc(pid).unwrap().syscall_limits();
     assert_eq!(
         by_syscall(root_pid),
-        Some((
-            lim(Some(321), Some(654)).unwrap(),
-            lim(Some(0), None).unwrap()
-        )),
+        Some((lim(Some(321), Some(654)), lim(Some(0), None))),
         "root's own process is answered by prlimit"
     );
     let cap_eff = std::fs::read_to_string("/proc/self/status")
@@ -364,12 +355,12 @@ fn limits_by_syscall_and_by_file_are_read_right() {
     let p = s
         .process(root_pid)
         .expect("the root child is in the snapshot");
-    assert_eq!(p.rlimit_nofile, lim(Some(321), Some(654)));
-    assert_eq!(p.rlimit_core, lim(Some(0), None));
+    assert_eq!(p.rlimit_nofile, Some(lim(Some(321), Some(654))));
+    assert_eq!(p.rlimit_core, Some(lim(Some(0), None)));
     let p = s
         .process(nobody_pid)
         .expect("the nobody child is in the snapshot");
     assert_eq!(p.uid, Some(65534));
-    assert_eq!(p.rlimit_nofile, lim(Some(123), Some(456)));
-    assert_eq!(p.rlimit_core, lim(None, None));
+    assert_eq!(p.rlimit_nofile, Some(lim(Some(123), Some(456))));
+    assert_eq!(p.rlimit_core, Some(lim(None, None)));
 }

@@ -190,10 +190,9 @@ impl Needs {
     pub fn met_by(&self, s: &Snapshot) -> bool {
         (!self.processes || s.processes.is_some())
             && (!self.fds
-                || s.process_scan.as_ref().is_some_and(|_| {
-                    s.process_list().iter().any(|p| p.open_fds.is_some())
-                        || s.process_list().is_empty()
-                }))
+                || s.process_scan.is_some()
+                    && (s.process_list().iter().any(|p| p.open_fds.is_some())
+                        || s.process_list().is_empty()))
             && (!self.pipes || s.pipes.is_some())
             && (!self.cgroups || s.cgroups.is_some())
             && (!self.mounts || s.mounts.is_some())
