@@ -496,6 +496,9 @@ impl Monitor {
                     }
                     (!old(&r)).then_some(r)
                 };
+                // One-shot: the matcher's search, for a second thread to search the second
+                // half of a large file with (`read_whole`).
+                let finder = if follow { None } else { matcher.line_finder() };
                 // One-shot, the findings are read at the end: the hits are not kept (a large
                 // file's would make memory grow with it).
                 let mut on_piece = |p: Piece| {
@@ -512,6 +515,9 @@ impl Monitor {
                                 Vec::new()
                             }
                         },
+                        Piece::Searched(s) => {
+                            matcher.feed_searched(s.len, s.lines, s.found(), &mut decode)
+                        }
                     };
                     if follow {
                         hits.extend(got);
@@ -527,8 +533,9 @@ impl Monitor {
                         stats.mode = Some(if *watched { "inotify" } else { "poll" }.into());
                     }
                 } else {
-                    // One-shot: the whole file, through one small buffer (`read_whole`).
-                    if let Err(u) = follower.read_whole(&mut on_piece) {
+                    // One-shot: the whole file, through one small buffer (`read_whole`), a
+                    // large one as two halves at once.
+                    if let Err(u) = follower.read_whole(finder, &mut on_piece) {
                         error = Some(u.to_string());
                     }
                     done = true;

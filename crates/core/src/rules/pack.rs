@@ -2436,6 +2436,29 @@ mod tests {
             assert!(hits > LINES.len() / 2);
             assert_eq!(buf.lines, lines.len() as u64);
             assert_eq!(summary(&buf), summary(&one), "chunks of {cut_every} lines");
+            // The same buffers searched by a finder (another thread's, in a one-shot read of
+            // a large file) and fed as what it found.
+            let mut searched = Matcher::new(&set).with_options(opts.clone());
+            let mut finder = searched
+                .line_finder()
+                .expect("no multi-line rule in the pack");
+            for chunk in lines.chunks(cut_every) {
+                let mut text = chunk.join("\n");
+                text.push('\n');
+                let mut found = Vec::new();
+                finder.find(text.as_bytes(), &mut |s, e| {
+                    found.push((s as u64, &text.as_bytes()[s..e]));
+                });
+                searched.feed_searched(text.len() as u64, chunk.len() as u64, found, &mut |b| {
+                    Some(LogRecord::text(String::from_utf8_lossy(b).into_owned()))
+                });
+            }
+            assert_eq!(searched.lines, lines.len() as u64);
+            assert_eq!(
+                summary(&searched),
+                summary(&one),
+                "searched chunks of {cut_every}"
+            );
         }
     }
 }

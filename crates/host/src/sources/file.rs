@@ -12,11 +12,14 @@
 use crate::fs::HostFs;
 use node_doctor_core::model::log::{MAX_LINE, line_text};
 use node_doctor_core::model::{LogRecord, Unavailable};
+use node_doctor_core::rules::LineFinder;
 use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::BorrowedFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 /// How to read a timestamp at the start of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +56,35 @@ pub enum Piece<'a> {
     Cut(&'a [u8]),
     /// Whole lines, with the number of newlines they hold (counted as the buffer was read).
     Counted(&'a [u8], usize),
+    /// Whole lines a [`LineFinder`] searched on another thread ([`Follower::read_whole`]
+    /// with a finder): their length, their count and the candidate lines.
+    Searched(&'a Searched),
+}
+
+/// A stretch of whole lines searched by a [`LineFinder`]: what the matcher needs of it
+/// ([`node_doctor_core::rules::Matcher::feed_searched`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Searched {
+    /// Bytes of the stretch.
+    pub len: u64,
+    /// Lines in it (the last may lack its newline).
+    pub lines: u64,
+    /// Per candidate line: where it starts in the stretch and where it ends in `bytes`.
+    found: Vec<(u64, usize)>,
+    /// The candidate lines, one after another, without newlines.
+    bytes: Vec<u8>,
+}
+
+impl Searched {
+    /// The candidate lines, each with where it starts in the stretch.
+    pub fn found(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let mut from = 0usize;
+        self.found.iter().map(move |&(at, end)| {
+            let line = self.bytes.get(from..end).unwrap_or(&[]);
+            from = end;
+            (at, line)
+        })
+    }
 }
 
 /// The read buffer: room for a held partial line of up to [`MAX_LINE`] plus large reads.
@@ -264,40 +296,60 @@ impl Follower {
     /// counted and searched while they are in this core's cache. Memory stays at one buffer
     /// whatever the file's size; the kernel's readahead overlaps a cold file's disk reads
     /// with the search.
-    pub fn read_whole(&mut self, each: &mut dyn FnMut(Piece)) -> Result<u64, Unavailable> {
+    ///
+    /// With a `finder` (the matcher's search, [`LineFinder`]) and at least [`SPLIT_MIN`]
+    /// bytes to read, the file is read as two halves at once: this thread hands out the
+    /// first half's lines as they are read, a second thread reads the second half through
+    /// its own buffer and searches it, and its candidate lines are handed out
+    /// ([`Piece::Searched`]) after the first half's, in file order: only where they are
+    /// crosses between the threads, and this one reads those lines again (still in the page
+    /// cache). Reading a file in the page cache is the kernel copying it (37 % of a one-shot
+    /// run's samples, `perf`, docs/performance.md 2026-12-02) and the literal search most
+    /// of the rest (34 %): a second core takes half of both. docs/performance.md
+    /// (2026-12-03) has the runs with and without.
+    pub fn read_whole(
+        &mut self,
+        finder: Option<LineFinder>,
+        each: &mut dyn FnMut(Piece),
+    ) -> Result<u64, Unavailable> {
+        self.read_whole_split_from(finder, SPLIT_MIN, each)
+    }
+
+    /// [`Follower::read_whole`], split from `split_min` bytes to read on.
+    fn read_whole_split_from(
+        &mut self,
+        finder: Option<LineFinder>,
+        split_min: u64,
+        each: &mut dyn FnMut(Piece),
+    ) -> Result<u64, Unavailable> {
         let Some(file) = self.file.as_ref() else {
             return Ok(0);
         };
         let path = self.path.clone();
-        let mut f = file;
-        f.seek(SeekFrom::Start(self.offset))
-            .map_err(|e| Unavailable::io(&path, &e))?;
-        let mut carry: Vec<u8> = self.buf.get(..self.held).unwrap_or(&[]).to_vec();
-        let mut long = self.long.take();
-        let mut total: u64 = 0;
-        let mut b = vec![0u8; WHOLE_BUF];
-        let result = loop {
-            let n = match f.read(&mut b) {
-                Ok(0) => break Ok(total),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(Unavailable::io(&path, &e)),
-            };
-            let chunk = b.get(..n).unwrap_or(&[]);
-            let nl = memchr::memchr_iter(b'\n', chunk).count();
-            total = total.saturating_add(n as u64);
-            take_chunk(chunk, nl, &mut carry, &mut long, each);
-        };
-        self.offset = self.offset.saturating_add(total);
+        let carry: Vec<u8> = self.buf.get(..self.held).unwrap_or(&[]).to_vec();
+        let long = self.long.take();
+        let start = self.offset;
         self.held = 0;
-        if result.is_ok() {
-            if let Some(l) = long {
-                each(Piece::Cut(&l));
-            } else if !carry.is_empty() {
-                each(Piece::Lines(&carry));
+        let split = match finder {
+            Some(finder) if carry.is_empty() && long.is_none() => {
+                split_point(file, start, split_min).map(|mid| (finder, mid))
             }
-        }
+            _ => None,
+        };
+        let result = match split {
+            None => read_lines(file, start, u64::MAX, carry, long, each)
+                .map(|n| (n, start.saturating_add(n))),
+            Some((finder, mid)) => read_halves(file, start, mid, finder, each),
+        };
         result
+            .map(|(n, end)| {
+                self.offset = end;
+                n
+            })
+            .map_err(|(e, end)| {
+                self.offset = end;
+                Unavailable::io(&path, &e)
+            })
     }
 
     /// Watches the file (appends, truncation) and its directory (rotation, creation) with
@@ -368,6 +420,347 @@ impl Follower {
 /// one thread with a 64 KiB buffer: 0.23 s against 0.15 s.
 const WHOLE_BUF: usize = 64 << 10;
 
+/// Below this many bytes to read, a one-shot read stays on one thread: a second costs some
+/// 100 µs to start, which a few MiB of reading do not repay.
+const SPLIT_MIN: u64 = 8 << 20;
+
+/// Candidate lines the second half's thread locates before it hands them over, and how
+/// many such batches wait at most: it sends where the lines are (16 bytes each), not the
+/// lines. A batch is handed over once it holds [`LOCATED_BATCH`] lines, checked after each
+/// buffer's lines, so it holds at most that plus one buffer's worth (13 Ki lines of 5
+/// bytes): with the batches waiting, the one being sent and the one being read again, some
+/// 1.6 MiB in the worst case (a file of nothing but short candidate lines), a few KiB for a
+/// log of the usual 1 % of candidates, whatever the file's size. More candidates than that
+/// make the thread wait for this one, which is slower, never wrong.
+const LOCATED_BATCH: usize = 4096;
+const LOCATED_WAITING: usize = 4;
+
+/// Candidate lines closer than this are read again in one `pread` (with what lies between).
+const REREAD_GAP: u64 = 4 << 10;
+/// The most bytes one such read takes.
+const REREAD_MAX: u64 = 64 << 10;
+
+/// Where a one-shot read from `start` splits in two: the start of the first line at or
+/// after the middle of what is left. None when the file is too small to gain from it or
+/// no newline ends a line near the middle (a single huge line).
+fn split_point(file: &File, start: u64, split_min: u64) -> Option<u64> {
+    let size = file.metadata().ok()?.len();
+    let left = size.checked_sub(start)?;
+    if left < split_min.max(2) {
+        return None;
+    }
+    let middle = start.saturating_add(left / 2);
+    let mut b = vec![0u8; MAX_LINE.saturating_add(1)];
+    let n = loop {
+        match file.read_at(&mut b, middle) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    };
+    let nl = memchr::memchr(b'\n', b.get(..n)?)?;
+    let mid = middle.saturating_add(nl as u64).saturating_add(1);
+    (mid < size).then_some(mid)
+}
+
+/// Reads whole lines from `from` up to `until` (or the end of the file), handing them out
+/// through `each` (a line the carry began first; the last line without its newline at the
+/// end). Returns the bytes read and where it stopped; on an error, the error and where.
+fn read_lines(
+    file: &File,
+    from: u64,
+    until: u64,
+    mut carry: Vec<u8>,
+    mut long: Option<Vec<u8>>,
+    each: &mut dyn FnMut(Piece),
+) -> Result<u64, (std::io::Error, u64)> {
+    let mut total: u64 = 0;
+    let mut b = vec![0u8; WHOLE_BUF];
+    loop {
+        let at = from.saturating_add(total);
+        let want = until.saturating_sub(at).min(WHOLE_BUF as u64) as usize;
+        if want == 0 {
+            break;
+        }
+        let n = match file.read_at(b.get_mut(..want).unwrap_or(&mut []), at) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err((e, at)),
+        };
+        let chunk = b.get(..n).unwrap_or(&[]);
+        let nl = memchr::memchr_iter(b'\n', chunk).count();
+        total = total.saturating_add(n as u64);
+        take_chunk(chunk, nl, &mut carry, &mut long, each);
+    }
+    if let Some(l) = long {
+        each(Piece::Cut(&l));
+    } else if !carry.is_empty() {
+        each(Piece::Lines(&carry));
+    }
+    Ok(total)
+}
+
+/// What the second half's thread hands over, in file order.
+enum Part {
+    Located(Located),
+    /// A line longer than [`MAX_LINE`]: its first bytes.
+    Cut(Vec<u8>),
+    /// The second half could not be read from this offset on.
+    Failed(std::io::Error, u64),
+}
+
+/// A stretch of whole lines the second half's thread searched: where it starts in the
+/// file, its length and lines, and where its candidate lines are (start in the file,
+/// length), for the first thread to read again (still in the page cache) when it gets
+/// there.
+#[derive(Debug, Default)]
+struct Located {
+    at: u64,
+    len: u64,
+    lines: u64,
+    found: Vec<(u64, u32)>,
+}
+
+impl Located {
+    /// Adds whole lines read at `at` in the file (`newlines` of them ended, if counted),
+    /// searched by `finder`.
+    fn add(&mut self, finder: &mut LineFinder, at: u64, lines: &[u8], newlines: Option<usize>) {
+        if self.len == 0 {
+            self.at = at;
+        }
+        finder.find(lines, &mut |start, end| {
+            // A whole line is at most MAX_LINE bytes (longer ones are cut, not searched).
+            let len = u32::try_from(end.saturating_sub(start)).unwrap_or(u32::MAX);
+            self.found.push((at.saturating_add(start as u64), len));
+        });
+        let ended = newlines.unwrap_or_else(|| memchr::memchr_iter(b'\n', lines).count());
+        let unended = usize::from(!lines.is_empty() && !lines.ends_with(b"\n"));
+        self.len = self.len.saturating_add(lines.len() as u64);
+        self.lines = self
+            .lines
+            .saturating_add(ended.saturating_add(unended) as u64);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Reads the candidate lines `located` names again and hands them out through `each`:
+/// nearby lines in one read through `scratch`, about [`REREAD_MAX`] bytes of lines per
+/// piece (under twice that; `into`'s allocations reused), the stretch's length and lines on the last piece
+/// (the others carry none: their lines' starts are all from the stretch's start). A file
+/// that shrank under the read (a copytruncate) is an error: the lines it had are gone.
+fn reread(
+    file: &File,
+    located: &Located,
+    into: &mut Searched,
+    scratch: &mut Vec<u8>,
+    each: &mut dyn FnMut(Piece),
+) -> std::io::Result<()> {
+    into.len = 0;
+    into.lines = 0;
+    into.found.clear();
+    into.bytes.clear();
+    let mut rest = located.found.as_slice();
+    while let Some(&(from, first_len)) = rest.first() {
+        let mut to = from.saturating_add(u64::from(first_len));
+        let mut n = 1;
+        for &(s, l) in rest.get(1..).unwrap_or(&[]) {
+            let end = s.saturating_add(u64::from(l));
+            if s > to.saturating_add(REREAD_GAP) || end.saturating_sub(from) > REREAD_MAX {
+                break;
+            }
+            to = end;
+            n += 1;
+        }
+        scratch.resize(usize::try_from(to.saturating_sub(from)).unwrap_or(0), 0);
+        file.read_exact_at(scratch, from)?;
+        let (run, after) = rest.split_at(n.min(rest.len()));
+        for &(s, l) in run {
+            let i = usize::try_from(s.saturating_sub(from)).unwrap_or(0);
+            let line = scratch.get(i..i.saturating_add(l as usize)).unwrap_or(&[]);
+            into.bytes.extend_from_slice(line);
+            into.found
+                .push((s.saturating_sub(located.at), into.bytes.len()));
+        }
+        rest = after;
+        if into.bytes.len() as u64 >= REREAD_MAX && !rest.is_empty() {
+            each(Piece::Searched(into));
+            into.found.clear();
+            into.bytes.clear();
+        }
+    }
+    into.len = located.len;
+    into.lines = located.lines;
+    each(Piece::Searched(into));
+    Ok(())
+}
+
+/// [`Follower::read_whole`] as two halves: `[start, mid)` on this thread, `[mid, end)`
+/// searched on another, handed out after the first. Returns the bytes read and where the
+/// read stopped.
+fn read_halves(
+    file: &File,
+    start: u64,
+    mid: u64,
+    mut finder: LineFinder,
+    each: &mut dyn FnMut(Piece),
+) -> Result<(u64, u64), (std::io::Error, u64)> {
+    let (tx, rx) = mpsc::sync_channel::<Part>(LOCATED_WAITING);
+    // Set when this thread stops taking parts (the first half failed): the other stops.
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (finder, stop_asked) = (&mut finder, &stop);
+        // The sender moves to the thread: the parts end when it does.
+        let second = std::thread::Builder::new()
+            .name("read-second-half".into())
+            .spawn_scoped(scope, move || {
+                search_second_half(file, mid, finder, &tx, stop_asked)
+            });
+        let second = match second {
+            Ok(h) => h,
+            // No thread to be had (a node out of pids): one thread reads it all.
+            Err(_) => {
+                return read_lines(file, start, u64::MAX, Vec::new(), None, each)
+                    .map(|n| (n, start.saturating_add(n)));
+            }
+        };
+        let first = read_lines(file, start, mid, Vec::new(), None, each);
+        let mut end = mid;
+        let outcome = match first {
+            Err(e) => Err(e),
+            Ok(n) if n < mid.saturating_sub(start) => {
+                // The file shrank under the read (truncated): the second half is gone.
+                Ok(start.saturating_add(n))
+            }
+            Ok(_) => {
+                let (mut failed, mut truncated) = (None, false);
+                let (mut searched, mut scratch) = (Searched::default(), Vec::new());
+                for part in rx.iter() {
+                    match part {
+                        Part::Located(l) => {
+                            match reread(file, &l, &mut searched, &mut scratch, each) {
+                                Ok(()) => end = l.at.saturating_add(l.len),
+                                // Truncated in place since the other thread read it (a
+                                // copytruncate): the read ends there, as one thread's does.
+                                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                                    (truncated, end) = (true, l.at);
+                                    break;
+                                }
+                                Err(e) => {
+                                    failed = Some((e, l.at));
+                                    break;
+                                }
+                            }
+                        }
+                        Part::Cut(l) => each(Piece::Cut(&l)),
+                        Part::Failed(e, at) => failed = Some((e, at)),
+                    }
+                }
+                if let Some(f) = failed {
+                    Err(f)
+                } else if truncated {
+                    Ok(end)
+                } else {
+                    // The parts ended: the thread has returned (joining cannot wait on a
+                    // send; after a break above it could, so there is no join there).
+                    match second.join() {
+                        Ok(stopped_at) => Ok(stopped_at),
+                        // It panicked (a bug): what it did not hand over was not read, and
+                        // the read says so rather than report the file read whole.
+                        Err(_) => Err((
+                            std::io::Error::other("the second half's reader stopped"),
+                            end,
+                        )),
+                    }
+                }
+            }
+        };
+        stop.store(true, Ordering::Relaxed);
+        drop(rx);
+        outcome.map(|stopped_at| (stopped_at.saturating_sub(start), stopped_at))
+    })
+}
+
+/// The second half's thread: reads from `mid` to the end of the file through its own
+/// buffer, cuts it into whole lines as [`read_lines`] does, searches them with `finder`
+/// and sends the candidates in batches. Returns where it stopped reading.
+fn search_second_half(
+    file: &File,
+    mid: u64,
+    finder: &mut LineFinder,
+    tx: &mpsc::SyncSender<Part>,
+    stop: &AtomicBool,
+) -> u64 {
+    let mut batch = Located::default();
+    let mut gone = false;
+    let send = |part: Part, gone: &mut bool| {
+        *gone |= tx.send(part).is_err();
+    };
+    let mut carry: Vec<u8> = Vec::new();
+    let mut long: Option<Vec<u8>> = None;
+    let mut b = vec![0u8; WHOLE_BUF];
+    let mut at = mid;
+    while !gone && !stop.load(Ordering::Relaxed) {
+        let n = match file.read_at(&mut b, at) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                if !batch.is_empty() {
+                    send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+                }
+                send(Part::Failed(e, at), &mut gone);
+                return at;
+            }
+        };
+        let chunk = b.get(..n).unwrap_or(&[]);
+        let nl = memchr::memchr_iter(b'\n', chunk).count();
+        // Where in the file the lines take_chunk hands out start: a carried line began
+        // before this chunk, the lines after it follow on; a cut line (handed out at the
+        // chunk's first newline) is skipped to its end.
+        let mut line_at = at.saturating_sub(carry.len() as u64);
+        let after_first_line = memchr::memchr(b'\n', chunk).map_or(n, |i| i.saturating_add(1));
+        take_chunk(chunk, nl, &mut carry, &mut long, &mut |p| match p {
+            Piece::Lines(x) | Piece::Counted(x, _) => {
+                let counted = match p {
+                    Piece::Counted(_, n) => Some(n),
+                    _ => None,
+                };
+                batch.add(finder, line_at, x, counted);
+                line_at = line_at.saturating_add(x.len() as u64);
+                if batch.found.len() >= LOCATED_BATCH {
+                    send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+                }
+            }
+            Piece::Cut(x) => {
+                if !batch.is_empty() {
+                    send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+                }
+                send(Part::Cut(x.to_vec()), &mut gone);
+                line_at = at.saturating_add(after_first_line as u64);
+            }
+            Piece::Searched(_) => {}
+        });
+        at = at.saturating_add(n as u64);
+    }
+    if let Some(l) = long {
+        if !batch.is_empty() {
+            send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+        }
+        send(Part::Cut(l), &mut gone);
+    } else if !carry.is_empty() {
+        let from = at.saturating_sub(carry.len() as u64);
+        batch.add(finder, from, &carry, None);
+    }
+    if !batch.is_empty() {
+        send(Part::Located(batch), &mut gone);
+    }
+    at
+}
+
 /// Hands out the whole lines of `c`, the next buffer of a file: the line `carry` began first,
 /// then the lines inside `c`; what follows the last newline becomes the new carry (or, past
 /// [`MAX_LINE`], a cut line whose rest is skipped).
@@ -435,6 +828,13 @@ fn each_line(p: Piece, format: TimeFormat, now_ms: u64, each: &mut dyn FnMut(Log
         Piece::Lines(b) | Piece::Counted(b, _) => {
             let body = b.strip_suffix(b"\n").unwrap_or(b);
             for l in body.split(|&c| c == b'\n') {
+                each(record(l, false, format, now_ms));
+            }
+        }
+        // Only a one-shot read with a finder hands these out: its candidate lines are all
+        // it holds.
+        Piece::Searched(s) => {
+            for (_, l) in s.found() {
                 each(record(l, false, format, now_ms));
             }
         }
@@ -554,6 +954,7 @@ mod tests {
                     got.push((l.to_vec(), false));
                 }
             }
+            Piece::Searched(_) => panic!("a poll hands out no searched lines"),
         };
         while f.poll_pieces(&fs, &mut take).unwrap() > 0 {}
         f.flush_pieces(&mut take);
@@ -561,7 +962,7 @@ mod tests {
         let (mut whole, _) = Follower::new(&fs, "x.log", TimeFormat::None, true);
         let mut again: Vec<(Vec<u8>, bool)> = Vec::new();
         whole
-            .read_whole(&mut |p| match p {
+            .read_whole(None, &mut |p| match p {
                 Piece::Cut(l) => again.push((l.to_vec(), true)),
                 Piece::Counted(b, n) => {
                     assert_eq!(n, b.iter().filter(|&&c| c == b'\n').count());
@@ -574,6 +975,7 @@ mod tests {
                         again.push((l.to_vec(), false));
                     }
                 }
+                Piece::Searched(_) => panic!("no finder, no searched lines"),
             })
             .unwrap();
         let cut = |v: &[(Vec<u8>, bool)]| -> Vec<Vec<u8>> {
@@ -590,6 +992,200 @@ mod tests {
                 assert_eq!(g, w);
             }
         }
+    }
+
+    /// A line the rules would run on: (where, line, cut).
+    type Candidate = (u64, Vec<u8>, bool);
+
+    /// What a one-shot read hands a matcher, as the lines its search would run the rules on:
+    /// (where, line, cut) per candidate or cut line, where counted as the matcher counts
+    /// (bytes fed before it; a cut line as its kept text and a newline), and the count of
+    /// lines and bytes.
+    fn candidates_of(
+        f: &mut Follower,
+        finder: Option<LineFinder>,
+        split_min: u64,
+        search: &mut LineFinder,
+    ) -> (Vec<Candidate>, u64, u64, usize) {
+        let mut out = Vec::new();
+        let (mut lines, mut bytes, mut searched) = (0u64, 0u64, 0usize);
+        let mut found_in = |b: &[u8], base: u64, out: &mut Vec<Candidate>| {
+            search.find(b, &mut |s, e| {
+                out.push((base + s as u64, b[s..e].to_vec(), false))
+            });
+        };
+        f.read_whole_split_from(finder, split_min, &mut |p| match p {
+            Piece::Cut(l) => {
+                out.push((bytes, l.to_vec(), true));
+                lines += 1;
+                bytes += l.len() as u64 + 1;
+            }
+            Piece::Lines(b) | Piece::Counted(b, _) => {
+                found_in(b, bytes, &mut out);
+                lines += memchr::memchr_iter(b'\n', b).count() as u64
+                    + u64::from(!b.is_empty() && !b.ends_with(b"\n"));
+                bytes += b.len() as u64;
+            }
+            Piece::Searched(s) => {
+                out.extend(s.found().map(|(at, l)| (bytes + at, l.to_vec(), false)));
+                lines += s.lines;
+                bytes += s.len;
+                searched += 1;
+            }
+        })
+        .unwrap();
+        (out, lines, bytes, searched)
+    }
+
+    #[test]
+    fn a_file_read_as_two_halves_hands_out_the_lines_one_thread_would() {
+        use node_doctor_core::finding::Severity;
+        use node_doctor_core::rules::{Matcher, RuleSet, RuleSpec};
+        let set = std::sync::Arc::new(
+            RuleSet::compile(vec![
+                RuleSpec::event(
+                    "io",
+                    "IOError",
+                    r"Buffer I/O error on dev \w+",
+                    Severity::Warning,
+                ),
+                RuleSpec::event(
+                    "oom",
+                    "OOMKilling",
+                    r"Killed process \d+",
+                    Severity::Warning,
+                ),
+            ])
+            .unwrap(),
+        );
+        let finder = || {
+            Matcher::new(&set)
+                .line_finder()
+                .expect("literal rules: a finder")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        // Files of short lines only (the first two: their middle falls in a short line) and
+        // of short and long lines (past MAX_LINE: cut; the middle falls in one), candidates
+        // among them (in a long line's kept head, past its cut), the last line without its
+        // newline.
+        for file in 0..5u64 {
+            let mut bytes = Vec::new();
+            let mut seed: u64 = file;
+            for i in 0..(500 + file * 37) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                match (seed >> 58) % 32 {
+                    0..=3 => bytes
+                        .extend_from_slice(format!("kernel: Killed process {i} (x)").as_bytes()),
+                    4..=5 => bytes.extend_from_slice(b"Buffer I/O error on dev sda1, block 9"),
+                    6 if file >= 2 => {
+                        bytes.extend_from_slice(b"Killed process 1 ");
+                        bytes.extend(std::iter::repeat_n(b'y', MAX_LINE + 50));
+                    }
+                    7 if file >= 2 => {
+                        bytes.extend(std::iter::repeat_n(b'z', MAX_LINE + 10));
+                        bytes.extend_from_slice(b" Killed process 2");
+                    }
+                    _ => bytes.extend(std::iter::repeat_n(
+                        b'a' + (i % 26) as u8,
+                        (seed >> 40) as usize % 300,
+                    )),
+                }
+                bytes.push(b'\n');
+            }
+            bytes.extend_from_slice(b"Killed process 3 without a newline");
+            let name = format!("x{file}.log");
+            std::fs::write(dir.path().join(&name), &bytes).unwrap();
+            let (mut one, _) = Follower::new(&fs, &name, TimeFormat::None, true);
+            let want = candidates_of(&mut one, None, u64::MAX, &mut finder());
+            assert!(want.0.len() > 40, "candidates: {}", want.0.len());
+            assert_eq!(want.1, 501 + file * 37);
+            assert_eq!(want.3, 0);
+            // Split from one byte on: always split.
+            let (mut two, _) = Follower::new(&fs, &name, TimeFormat::None, true);
+            let got = candidates_of(&mut two, Some(finder()), 1, &mut finder());
+            assert!(got.3 > 0, "the second half was searched on its thread");
+            assert_eq!(
+                (&got.0, got.1, got.2),
+                (&want.0, want.1, want.2),
+                "file {file}"
+            );
+            assert_eq!(two.offset, bytes.len() as u64);
+        }
+    }
+
+    #[test]
+    fn candidate_lines_are_read_again_in_pieces_and_a_shrunk_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.log"), b"one\ntwo\nthree\n").unwrap();
+        let file = File::open(dir.path().join("x.log")).unwrap();
+        let mut located = Located {
+            at: 4,
+            len: 10,
+            lines: 2,
+            found: vec![(4, 3), (8, 5)],
+        };
+        let (mut into, mut scratch) = (Searched::default(), Vec::new());
+        let mut got = Vec::new();
+        let mut take = |p: Piece| {
+            if let Piece::Searched(s) = p {
+                got.push((
+                    s.len,
+                    s.lines,
+                    s.found().map(|(a, l)| (a, l.to_vec())).collect::<Vec<_>>(),
+                ));
+            }
+        };
+        reread(&file, &located, &mut into, &mut scratch, &mut take).unwrap();
+        assert_eq!(
+            got,
+            vec![(10, 2, vec![(0, b"two".to_vec()), (4, b"three".to_vec())])]
+        );
+        // Truncated in place (copytruncate) after the second thread read it.
+        located.found.push((20, 4));
+        assert!(reread(&file, &located, &mut into, &mut scratch, &mut |_| {}).is_err());
+        // Past REREAD_MAX bytes of lines, several pieces: the lines in order, the stretch's
+        // length and lines on the last one only.
+        let mut text = Vec::new();
+        let mut many = Located::default();
+        for i in 0..20000 {
+            let line = format!("Killed process {i}");
+            many.found.push((text.len() as u64, line.len() as u32));
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
+        }
+        (many.len, many.lines) = (text.len() as u64, 20000);
+        std::fs::write(dir.path().join("many.log"), &text).unwrap();
+        let file = File::open(dir.path().join("many.log")).unwrap();
+        let mut pieces = Vec::new();
+        reread(&file, &many, &mut into, &mut scratch, &mut |p| {
+            if let Piece::Searched(s) = p {
+                pieces.push((
+                    s.len,
+                    s.lines,
+                    s.found().map(|(a, l)| (a, l.to_vec())).collect::<Vec<_>>(),
+                ));
+            }
+        })
+        .unwrap();
+        assert!(pieces.len() > 1);
+        assert_eq!(
+            pieces.last().map(|p| (p.0, p.1)),
+            Some((text.len() as u64, 20000))
+        );
+        assert!(
+            pieces[..pieces.len() - 1]
+                .iter()
+                .all(|p| p.0 == 0 && p.1 == 0)
+        );
+        let lines: Vec<(u64, Vec<u8>)> = pieces.into_iter().flat_map(|p| p.2).collect();
+        assert_eq!(lines.len(), 20000);
+        assert_eq!(
+            lines[19999],
+            (many.found[19999].0, b"Killed process 19999".to_vec())
+        );
     }
 
     /// Whether `fd` becomes readable within a generous bound (not a timing assertion: a
