@@ -312,14 +312,16 @@ impl Follower {
         finder: Option<LineFinder>,
         each: &mut dyn FnMut(Piece),
     ) -> Result<u64, Unavailable> {
-        self.read_whole_split_from(finder, SPLIT_MIN, each)
+        self.read_whole_split_from(finder, SPLIT_MIN, LOCATED_WAITING, each)
     }
 
-    /// [`Follower::read_whole`], split from `split_min` bytes to read on.
+    /// [`Follower::read_whole`], split from `split_min` bytes to read on, with `waiting`
+    /// parts at most between the threads.
     fn read_whole_split_from(
         &mut self,
         finder: Option<LineFinder>,
         split_min: u64,
+        waiting: usize,
         each: &mut dyn FnMut(Piece),
     ) -> Result<u64, Unavailable> {
         let Some(file) = self.file.as_ref() else {
@@ -339,7 +341,7 @@ impl Follower {
         let result = match split {
             None => read_lines(file, start, u64::MAX, carry, long, each)
                 .map(|n| (n, start.saturating_add(n))),
-            Some((finder, mid)) => read_halves(file, start, mid, finder, each),
+            Some((finder, mid)) => read_halves(file, start, mid, finder, waiting, each),
         };
         result
             .map(|(n, end)| {
@@ -425,13 +427,15 @@ const WHOLE_BUF: usize = 64 << 10;
 const SPLIT_MIN: u64 = 8 << 20;
 
 /// Candidate lines the second half's thread locates before it hands them over, and how
-/// many such batches wait at most: it sends where the lines are (16 bytes each), not the
-/// lines. A batch is handed over once it holds [`LOCATED_BATCH`] lines, checked after each
-/// buffer's lines, so it holds at most that plus one buffer's worth (13 Ki lines of 5
-/// bytes): with the batches waiting, the one being sent and the one being read again, some
-/// 1.6 MiB in the worst case (a file of nothing but short candidate lines), a few KiB for a
-/// log of the usual 1 % of candidates, whatever the file's size. More candidates than that
-/// make the thread wait for this one, which is slower, never wrong.
+/// many parts wait at most: it sends where the lines are (16 bytes each), not the lines. A
+/// batch is handed over once it holds [`LOCATED_BATCH`] lines, checked after each buffer's
+/// lines, so it holds at most that plus one buffer's lines: with the parts waiting, the one
+/// being sent, the one being built and the one being read again, under 0.7 MiB for lines
+/// of 40 bytes or more (1.9 MiB for a file of nothing but 5-byte candidate lines, the
+/// worst), a few KiB for a log of the usual 1 % of candidates, whatever the file's size.
+/// More candidates than that make the thread wait for this one: measured on a file where
+/// every line is a candidate (docs/performance.md, 2026-12-03), no slower than one thread,
+/// this one being the bottleneck either way.
 const LOCATED_BATCH: usize = 4096;
 const LOCATED_WAITING: usize = 4;
 
@@ -606,9 +610,10 @@ fn read_halves(
     start: u64,
     mid: u64,
     mut finder: LineFinder,
+    waiting: usize,
     each: &mut dyn FnMut(Piece),
 ) -> Result<(u64, u64), (std::io::Error, u64)> {
-    let (tx, rx) = mpsc::sync_channel::<Part>(LOCATED_WAITING);
+    let (tx, rx) = mpsc::sync_channel::<Part>(waiting);
     // Set when this thread stops taking parts (the first half failed): the other stops.
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -1005,6 +1010,7 @@ mod tests {
         f: &mut Follower,
         finder: Option<LineFinder>,
         split_min: u64,
+        waiting: usize,
         search: &mut LineFinder,
     ) -> (Vec<Candidate>, u64, u64, usize) {
         let mut out = Vec::new();
@@ -1014,7 +1020,7 @@ mod tests {
                 out.push((base + s as u64, b[s..e].to_vec(), false))
             });
         };
-        f.read_whole_split_from(finder, split_min, &mut |p| match p {
+        f.read_whole_split_from(finder, split_min, waiting, &mut |p| match p {
             Piece::Cut(l) => {
                 out.push((bytes, l.to_vec(), true));
                 lines += 1;
@@ -1099,18 +1105,58 @@ mod tests {
             let name = format!("x{file}.log");
             std::fs::write(dir.path().join(&name), &bytes).unwrap();
             let (mut one, _) = Follower::new(&fs, &name, TimeFormat::None, true);
-            let want = candidates_of(&mut one, None, u64::MAX, &mut finder());
+            let want = candidates_of(&mut one, None, u64::MAX, 4, &mut finder());
             assert!(want.0.len() > 40, "candidates: {}", want.0.len());
             assert_eq!(want.1, 501 + file * 37);
             assert_eq!(want.3, 0);
             // Split from one byte on: always split.
             let (mut two, _) = Follower::new(&fs, &name, TimeFormat::None, true);
-            let got = candidates_of(&mut two, Some(finder()), 1, &mut finder());
+            let got = candidates_of(&mut two, Some(finder()), 1, 4, &mut finder());
             assert!(got.3 > 0, "the second half was searched on its thread");
             assert_eq!(
                 (&got.0, got.1, got.2),
                 (&want.0, want.1, want.2),
                 "file {file}"
+            );
+            assert_eq!(two.offset, bytes.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_file_of_mostly_candidates_waits_for_the_first_thread_and_reads_alike() {
+        use node_doctor_core::finding::Severity;
+        use node_doctor_core::rules::{Matcher, RuleSet, RuleSpec};
+        let set = std::sync::Arc::new(
+            RuleSet::compile(vec![RuleSpec::event(
+                "oom",
+                "OOMKilling",
+                r"Killed process \d+ \(java\)",
+                Severity::Warning,
+            )])
+            .unwrap(),
+        );
+        let finder = || Matcher::new(&set).line_finder().expect("a finder");
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        // 20000 candidate lines in the second half: five batches, more than the parts
+        // allowed to wait (none, one: the second thread waits for this one) and fewer
+        // (eight).
+        let mut bytes = Vec::new();
+        for i in 0..40000 {
+            bytes.extend_from_slice(format!("Killed process {i} (x{})\n", i % 7).as_bytes());
+        }
+        std::fs::write(dir.path().join("dense.log"), &bytes).unwrap();
+        let (mut one, _) = Follower::new(&fs, "dense.log", TimeFormat::None, true);
+        let want = candidates_of(&mut one, None, u64::MAX, 4, &mut finder());
+        assert_eq!((want.0.len(), want.1), (40000, 40000));
+        for waiting in [0, 1, 8] {
+            let (mut two, _) = Follower::new(&fs, "dense.log", TimeFormat::None, true);
+            let got = candidates_of(&mut two, Some(finder()), 1, waiting, &mut finder());
+            assert!(got.3 >= 5, "five batches or more: {}", got.3);
+            assert_eq!(
+                (&got.0, got.1, got.2),
+                (&want.0, want.1, want.2),
+                "{waiting} parts waiting"
             );
             assert_eq!(two.offset, bytes.len() as u64);
         }
