@@ -1110,16 +1110,35 @@ mod tests {
             assert_eq!(want.1, 501 + file * 37);
             assert_eq!(want.3, 0);
             // Split from one byte on: always split.
-            let (mut two, _) = Follower::new(&fs, &name, TimeFormat::None, true);
-            let got = candidates_of(&mut two, Some(finder()), 1, 4, &mut finder());
-            assert!(got.3 > 0, "the second half was searched on its thread");
-            assert_eq!(
-                (&got.0, got.1, got.2),
-                (&want.0, want.1, want.2),
-                "file {file}"
-            );
-            assert_eq!(two.offset, bytes.len() as u64);
+            reads_alike_split(&fs, &name, &finder, 4, &want, 1);
         }
+    }
+
+    /// Reads `name` as two halves (`waiting` parts at most between the threads) and checks
+    /// it hands out what one thread did (`want`), at least `searched` pieces of it searched
+    /// by the second thread, and reads the file to its end.
+    fn reads_alike_split(
+        fs: &RealFs,
+        name: &str,
+        finder: &dyn Fn() -> LineFinder,
+        waiting: usize,
+        want: &(Vec<Candidate>, u64, u64, usize),
+        searched: usize,
+    ) {
+        let (mut two, _) = Follower::new(fs, name, TimeFormat::None, true);
+        let got = candidates_of(&mut two, Some(finder()), 1, waiting, &mut finder());
+        assert!(
+            got.3 >= searched,
+            "searched on the second thread: {}",
+            got.3
+        );
+        assert_eq!(
+            (&got.0, got.1, got.2),
+            (&want.0, want.1, want.2),
+            "{name}, {waiting} parts waiting"
+        );
+        let len = std::fs::metadata(fs.real_path(name)).unwrap().len();
+        assert_eq!(two.offset, len);
     }
 
     #[test]
@@ -1150,15 +1169,8 @@ mod tests {
         let want = candidates_of(&mut one, None, u64::MAX, 4, &mut finder());
         assert_eq!((want.0.len(), want.1), (40000, 40000));
         for waiting in [0, 1, 8] {
-            let (mut two, _) = Follower::new(&fs, "dense.log", TimeFormat::None, true);
-            let got = candidates_of(&mut two, Some(finder()), 1, waiting, &mut finder());
-            assert!(got.3 >= 5, "five batches or more: {}", got.3);
-            assert_eq!(
-                (&got.0, got.1, got.2),
-                (&want.0, want.1, want.2),
-                "{waiting} parts waiting"
-            );
-            assert_eq!(two.offset, bytes.len() as u64);
+            // Five batches or more.
+            reads_alike_split(&fs, "dense.log", &finder, waiting, &want, 5);
         }
     }
 
