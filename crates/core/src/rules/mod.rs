@@ -670,22 +670,30 @@ impl Searcher {
     }
 }
 
-/// Calls `each(start, end)` for each line of `buf` (whole lines) that may match, in order:
-/// `buf[start..end]` is the line without its newline.
-fn candidates(searcher: &mut Searcher, buf: &[u8], each: &mut dyn FnMut(usize, usize)) {
-    searcher.start_buffer();
-    let mut pos = 0usize;
-    while let Some(q) = searcher.next(buf, pos) {
-        let Some(head) = buf.get(pos..q) else { break };
+impl Searcher {
+    /// The first line of `buf` (whole lines) at or after `from` (a line start) that may
+    /// match, as (start, end): `buf[start..end]` is the line without its newline. A new
+    /// buffer's search starts with [`Searcher::start_buffer`] and `from` 0; the next one
+    /// from `end + 1`.
+    fn next_line(&mut self, buf: &[u8], from: usize) -> Option<(usize, usize)> {
+        let q = self.next(buf, from)?;
+        let head = buf.get(from..q)?;
         let start =
-            memchr::memrchr(b'\n', head).map_or(pos, |i| pos.saturating_add(i).saturating_add(1));
+            memchr::memrchr(b'\n', head).map_or(from, |i| from.saturating_add(i).saturating_add(1));
         let end = buf
             .get(q..)
             .and_then(|t| memchr::memchr(b'\n', t))
             .map_or(buf.len(), |i| q.saturating_add(i));
-        each(start, end);
-        pos = end.saturating_add(1);
+        Some((start, end))
     }
+}
+
+/// The lines in `buf` (whole lines, the last maybe without its newline), given the newlines
+/// it holds when they were counted already.
+pub fn lines_in(buf: &[u8], newlines_in_buf: Option<usize>) -> u64 {
+    let ended = newlines_in_buf.unwrap_or_else(|| newlines(buf));
+    let unended = usize::from(!buf.is_empty() && !buf.ends_with(b"\n"));
+    ended.saturating_add(unended) as u64
 }
 
 /// A matcher's search for candidate lines, on its own (its own cache): what another thread
@@ -698,7 +706,12 @@ impl LineFinder {
     /// last may lack it) that may match, in order: `buf[start..end]` is the line without its
     /// newline. The lines [`Matcher::feed_counted`] would run the rules on.
     pub fn find(&mut self, buf: &[u8], each: &mut dyn FnMut(usize, usize)) {
-        candidates(&mut self.0, buf, each);
+        self.0.start_buffer();
+        let mut pos = 0usize;
+        while let Some((start, end)) = self.0.next_line(buf, pos) {
+            each(start, end);
+            pos = end.saturating_add(1);
+        }
     }
 }
 
@@ -755,8 +768,6 @@ pub struct Matcher {
     pub lines: u64,
     /// Bytes fed so far (where the next line starts).
     bytes: u64,
-    /// The candidate lines of the buffer being fed (kept to reuse its allocation).
-    found: Vec<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -844,7 +855,6 @@ impl Matcher {
             applies,
             lines: 0,
             bytes: 0,
-            found: Vec::new(),
         }
     }
 
@@ -948,11 +958,11 @@ impl Matcher {
         decode: &mut dyn FnMut(&[u8]) -> Option<LogRecord>,
     ) -> Vec<Hit> {
         let base = self.bytes;
-        let mut found = std::mem::take(&mut self.found);
-        found.clear();
-        candidates(&mut self.searcher, buf, &mut |s, e| found.push((s, e)));
+        self.searcher.start_buffer();
         let mut hits = Vec::new();
-        for &(start, end) in &found {
+        let mut pos = 0usize;
+        while let Some((start, end)) = self.searcher.next_line(buf, pos) {
+            pos = end.saturating_add(1);
             if let Some(line) = buf.get(start..end)
                 && let Some(rec) = decode(line)
             {
@@ -965,11 +975,7 @@ impl Matcher {
                 hits.extend(self.check_record(&rec, at, &prev));
             }
         }
-        self.found = found;
-        let total = newlines_in_buf
-            .unwrap_or_else(|| newlines(buf))
-            .saturating_add(usize::from(!buf.is_empty() && !buf.ends_with(b"\n")));
-        self.lines = self.lines.saturating_add(total as u64);
+        self.lines = self.lines.saturating_add(lines_in(buf, newlines_in_buf));
         self.bytes = base.saturating_add(buf.len() as u64);
         if self.has_multi {
             self.keep_carry(buf);

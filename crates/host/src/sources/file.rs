@@ -12,7 +12,7 @@
 use crate::fs::HostFs;
 use node_doctor_core::model::log::{MAX_LINE, line_text};
 use node_doctor_core::model::{LogRecord, Unavailable};
-use node_doctor_core::rules::LineFinder;
+use node_doctor_core::rules::{LineFinder, lines_in};
 use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -429,10 +429,11 @@ const SPLIT_MIN: u64 = 8 << 20;
 /// Candidate lines the second half's thread locates before it hands them over, and how
 /// many parts wait at most: it sends where the lines are (16 bytes each), not the lines. A
 /// batch is handed over once it holds [`LOCATED_BATCH`] lines, checked after each buffer's
-/// lines, so it holds at most that plus one buffer's lines: with the parts waiting, the one
-/// being sent, the one being built and the one being read again, under 0.7 MiB for lines
-/// of 40 bytes or more (1.9 MiB for a file of nothing but 5-byte candidate lines, the
-/// worst), a few KiB for a log of the usual 1 % of candidates, whatever the file's size.
+/// lines, so it holds at most that plus one buffer's lines (trimmed when handed over,
+/// [`Located::take`]): with the parts waiting, the one being sent, the one being read
+/// again and the one being built (its list's capacity up to twice its length), under
+/// 0.7 MiB for lines of 40 bytes or more (2.1 MiB for a file of nothing but 5-byte
+/// candidate lines, the worst), a few KiB for a log of the usual 1 % of candidates, whatever the file's size.
 /// More candidates than that make the thread wait for this one: measured on a file where
 /// every line is a candidate (docs/performance.md, 2026-12-03), no slower than one thread,
 /// this one being the bottleneck either way.
@@ -538,16 +539,21 @@ impl Located {
             let len = u32::try_from(end.saturating_sub(start)).unwrap_or(u32::MAX);
             self.found.push((at.saturating_add(start as u64), len));
         });
-        let ended = newlines.unwrap_or_else(|| memchr::memchr_iter(b'\n', lines).count());
-        let unended = usize::from(!lines.is_empty() && !lines.ends_with(b"\n"));
         self.len = self.len.saturating_add(lines.len() as u64);
-        self.lines = self
-            .lines
-            .saturating_add(ended.saturating_add(unended) as u64);
+        self.lines = self.lines.saturating_add(lines_in(lines, newlines));
     }
 
     fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The batch, to hand over, leaving an empty one: its list trimmed to its length, so a
+    /// batch waiting holds no more than its lines (one buffer's lines can take it well past
+    /// [`LOCATED_BATCH`], and the list's capacity past that again).
+    fn take(&mut self) -> Located {
+        let mut batch = std::mem::take(self);
+        batch.found.shrink_to_fit();
+        batch
     }
 }
 
@@ -715,7 +721,7 @@ fn search_second_half(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 if !batch.is_empty() {
-                    send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+                    send(Part::Located(batch.take()), &mut gone);
                 }
                 send(Part::Failed(e, at), &mut gone);
                 return at;
@@ -737,12 +743,12 @@ fn search_second_half(
                 batch.add(finder, line_at, x, counted);
                 line_at = line_at.saturating_add(x.len() as u64);
                 if batch.found.len() >= LOCATED_BATCH {
-                    send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+                    send(Part::Located(batch.take()), &mut gone);
                 }
             }
             Piece::Cut(x) => {
                 if !batch.is_empty() {
-                    send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+                    send(Part::Located(batch.take()), &mut gone);
                 }
                 send(Part::Cut(x.to_vec()), &mut gone);
                 line_at = at.saturating_add(after_first_line as u64);
@@ -753,7 +759,7 @@ fn search_second_half(
     }
     if let Some(l) = long {
         if !batch.is_empty() {
-            send(Part::Located(std::mem::take(&mut batch)), &mut gone);
+            send(Part::Located(batch.take()), &mut gone);
         }
         send(Part::Cut(l), &mut gone);
     } else if !carry.is_empty() {
@@ -761,7 +767,7 @@ fn search_second_half(
         batch.add(finder, from, &carry, None);
     }
     if !batch.is_empty() {
-        send(Part::Located(batch), &mut gone);
+        send(Part::Located(batch.take()), &mut gone);
     }
     at
 }
@@ -1028,8 +1034,7 @@ mod tests {
             }
             Piece::Lines(b) | Piece::Counted(b, _) => {
                 found_in(b, bytes, &mut out);
-                lines += memchr::memchr_iter(b'\n', b).count() as u64
-                    + u64::from(!b.is_empty() && !b.ends_with(b"\n"));
+                lines += lines_in(b, None);
                 bytes += b.len() as u64;
             }
             Piece::Searched(s) => {
@@ -1157,9 +1162,9 @@ mod tests {
         let finder = || Matcher::new(&set).line_finder().expect("a finder");
         let dir = tempfile::tempdir().unwrap();
         let fs = RealFs::new(dir.path()).unwrap();
-        // 20000 candidate lines in the second half: five batches, more than the parts
-        // allowed to wait (none, one: the second thread waits for this one) and fewer
-        // (eight).
+        // 20000 candidate lines in the second half: four batches of some 5000, more than
+        // the parts allowed to wait (none, one: the second thread waits for this one) and
+        // fewer (eight). The same lines either way; that it waited is not observed here.
         let mut bytes = Vec::new();
         for i in 0..40000 {
             bytes.extend_from_slice(format!("Killed process {i} (x{})\n", i % 7).as_bytes());
@@ -1169,7 +1174,7 @@ mod tests {
         let want = candidates_of(&mut one, None, u64::MAX, 4, &mut finder());
         assert_eq!((want.0.len(), want.1), (40000, 40000));
         for waiting in [0, 1, 8] {
-            // Five batches or more.
+            // Several pieces searched by the second thread (a batch is read again in two).
             reads_alike_split(&fs, "dense.log", &finder, waiting, &want, 5);
         }
     }
