@@ -9,7 +9,7 @@
 
 use crate::Host;
 use crate::kernel::KmsgReader;
-use crate::sources::file::{self, Follower, Piece, TimeFormat};
+use crate::sources::file::{self, Follower, OneShot, Piece, TimeFormat};
 use crate::sources::journal::{self, JournalFollower};
 use crate::sources::kmsg;
 use node_doctor_core::finding::{Evidence, Finding};
@@ -501,11 +501,13 @@ impl Monitor {
                 let finder = if follow { None } else { matcher.line_finder() };
                 // One-shot, the findings are read at the end: the hits are not kept (a large
                 // file's would make memory grow with it).
-                let mut on_piece = |p: Piece| {
+                let mut on_piece = |p: OneShot| {
                     let got = match p {
-                        Piece::Lines(b) => matcher.feed_lines(b, &mut decode),
-                        Piece::Counted(b, n) => matcher.feed_counted(b, Some(n), &mut decode),
-                        Piece::Cut(b) => match decode(b) {
+                        OneShot::Piece(Piece::Lines(b)) => matcher.feed_lines(b, &mut decode),
+                        OneShot::Piece(Piece::Counted(b, n)) => {
+                            matcher.feed_counted(b, Some(n), &mut decode)
+                        }
+                        OneShot::Piece(Piece::Cut(b)) => match decode(b) {
                             Some(mut r) => {
                                 r.cut = true;
                                 matcher.feed(&r)
@@ -515,7 +517,7 @@ impl Monitor {
                                 Vec::new()
                             }
                         },
-                        Piece::Searched(s) => {
+                        OneShot::Searched(s) => {
                             matcher.feed_searched(s.len, s.lines, s.found(), &mut decode)
                         }
                     };
@@ -524,7 +526,7 @@ impl Monitor {
                     }
                 };
                 if follow {
-                    if let Err(u) = follower.poll_pieces(fs, &mut on_piece) {
+                    if let Err(u) = follower.poll_pieces(fs, &mut |p| on_piece(OneShot::Piece(p))) {
                         error = Some(u.to_string());
                         done = true;
                     }

@@ -56,8 +56,14 @@ pub enum Piece<'a> {
     Cut(&'a [u8]),
     /// Whole lines, with the number of newlines they hold (counted as the buffer was read).
     Counted(&'a [u8], usize),
-    /// Whole lines a [`LineFinder`] searched on another thread ([`Follower::read_whole`]
-    /// with a finder): their length, their count and the candidate lines.
+}
+
+/// What a one-shot read ([`Follower::read_whole`]) hands out: pieces, and with a finder,
+/// whole lines a [`LineFinder`] searched on another thread (their length, their count and
+/// the candidate lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneShot<'a> {
+    Piece(Piece<'a>),
     Searched(&'a Searched),
 }
 
@@ -301,7 +307,7 @@ impl Follower {
     /// bytes to read, the file is read as two halves at once: this thread hands out the
     /// first half's lines as they are read, a second thread reads the second half through
     /// its own buffer and searches it, and its candidate lines are handed out
-    /// ([`Piece::Searched`]) after the first half's, in file order: only where they are
+    /// ([`OneShot::Searched`]) after the first half's, in file order: only where they are
     /// crosses between the threads, and this one reads those lines again (still in the page
     /// cache). Reading a file in the page cache is the kernel copying it (37 % of a one-shot
     /// run's samples, `perf`, docs/performance.md 2026-12-02) and the literal search most
@@ -310,7 +316,7 @@ impl Follower {
     pub fn read_whole(
         &mut self,
         finder: Option<LineFinder>,
-        each: &mut dyn FnMut(Piece),
+        each: &mut dyn FnMut(OneShot),
     ) -> Result<u64, Unavailable> {
         self.read_whole_split_from(finder, SPLIT_MIN, LOCATED_WAITING, each)
     }
@@ -322,7 +328,7 @@ impl Follower {
         finder: Option<LineFinder>,
         split_min: u64,
         waiting: usize,
-        each: &mut dyn FnMut(Piece),
+        each: &mut dyn FnMut(OneShot),
     ) -> Result<u64, Unavailable> {
         let Some(file) = self.file.as_ref() else {
             return Ok(0);
@@ -339,8 +345,10 @@ impl Follower {
             _ => None,
         };
         let result = match split {
-            None => read_lines(file, start, u64::MAX, carry, long, each)
-                .map(|n| (n, start.saturating_add(n))),
+            None => read_lines(file, start, u64::MAX, carry, long, &mut |p| {
+                each(OneShot::Piece(p))
+            })
+            .map(|n| (n, start.saturating_add(n))),
             Some((finder, mid)) => read_halves(file, start, mid, finder, waiting, each),
         };
         result
@@ -567,7 +575,7 @@ fn reread(
     located: &Located,
     into: &mut Searched,
     scratch: &mut Vec<u8>,
-    each: &mut dyn FnMut(Piece),
+    each: &mut dyn FnMut(OneShot),
 ) -> std::io::Result<()> {
     into.len = 0;
     into.lines = 0;
@@ -597,14 +605,14 @@ fn reread(
         }
         rest = after;
         if into.bytes.len() as u64 >= REREAD_MAX && !rest.is_empty() {
-            each(Piece::Searched(into));
+            each(OneShot::Searched(into));
             into.found.clear();
             into.bytes.clear();
         }
     }
     into.len = located.len;
     into.lines = located.lines;
-    each(Piece::Searched(into));
+    each(OneShot::Searched(into));
     Ok(())
 }
 
@@ -617,7 +625,7 @@ fn read_halves(
     mid: u64,
     mut finder: LineFinder,
     waiting: usize,
-    each: &mut dyn FnMut(Piece),
+    each: &mut dyn FnMut(OneShot),
 ) -> Result<(u64, u64), (std::io::Error, u64)> {
     let (tx, rx) = mpsc::sync_channel::<Part>(waiting);
     // Set when this thread stops taking parts (the first half failed): the other stops.
@@ -634,11 +642,15 @@ fn read_halves(
             Ok(h) => h,
             // No thread to be had (a node out of pids): one thread reads it all.
             Err(_) => {
-                return read_lines(file, start, u64::MAX, Vec::new(), None, each)
-                    .map(|n| (n, start.saturating_add(n)));
+                return read_lines(file, start, u64::MAX, Vec::new(), None, &mut |p| {
+                    each(OneShot::Piece(p))
+                })
+                .map(|n| (n, start.saturating_add(n)));
             }
         };
-        let first = read_lines(file, start, mid, Vec::new(), None, each);
+        let first = read_lines(file, start, mid, Vec::new(), None, &mut |p| {
+            each(OneShot::Piece(p))
+        });
         let mut end = mid;
         let outcome = match first {
             Err(e) => Err(e),
@@ -666,7 +678,7 @@ fn read_halves(
                                 }
                             }
                         }
-                        Part::Cut(l) => each(Piece::Cut(&l)),
+                        Part::Cut(l) => each(OneShot::Piece(Piece::Cut(&l))),
                         Part::Failed(e, at) => failed = Some((e, at)),
                     }
                 }
@@ -753,7 +765,6 @@ fn search_second_half(
                 send(Part::Cut(x.to_vec()), &mut gone);
                 line_at = at.saturating_add(after_first_line as u64);
             }
-            Piece::Searched(_) => {}
         });
         at = at.saturating_add(n as u64);
     }
@@ -839,13 +850,6 @@ fn each_line(p: Piece, format: TimeFormat, now_ms: u64, each: &mut dyn FnMut(Log
         Piece::Lines(b) | Piece::Counted(b, _) => {
             let body = b.strip_suffix(b"\n").unwrap_or(b);
             for l in body.split(|&c| c == b'\n') {
-                each(record(l, false, format, now_ms));
-            }
-        }
-        // Only a one-shot read with a finder hands these out: its candidate lines are all
-        // it holds.
-        Piece::Searched(s) => {
-            for (_, l) in s.found() {
                 each(record(l, false, format, now_ms));
             }
         }
@@ -965,7 +969,6 @@ mod tests {
                     got.push((l.to_vec(), false));
                 }
             }
-            Piece::Searched(_) => panic!("a poll hands out no searched lines"),
         };
         while f.poll_pieces(&fs, &mut take).unwrap() > 0 {}
         f.flush_pieces(&mut take);
@@ -974,19 +977,19 @@ mod tests {
         let mut again: Vec<(Vec<u8>, bool)> = Vec::new();
         whole
             .read_whole(None, &mut |p| match p {
-                Piece::Cut(l) => again.push((l.to_vec(), true)),
-                Piece::Counted(b, n) => {
+                OneShot::Piece(Piece::Cut(l)) => again.push((l.to_vec(), true)),
+                OneShot::Piece(Piece::Counted(b, n)) => {
                     assert_eq!(n, b.iter().filter(|&&c| c == b'\n').count());
                     for l in b.strip_suffix(b"\n").unwrap_or(b).split(|&c| c == b'\n') {
                         again.push((l.to_vec(), false));
                     }
                 }
-                Piece::Lines(b) => {
+                OneShot::Piece(Piece::Lines(b)) => {
                     for l in b.strip_suffix(b"\n").unwrap_or(b).split(|&c| c == b'\n') {
                         again.push((l.to_vec(), false));
                     }
                 }
-                Piece::Searched(_) => panic!("no finder, no searched lines"),
+                OneShot::Searched(_) => panic!("no finder, no searched lines"),
             })
             .unwrap();
         let cut = |v: &[(Vec<u8>, bool)]| -> Vec<Vec<u8>> {
@@ -1027,17 +1030,17 @@ mod tests {
             });
         };
         f.read_whole_split_from(finder, split_min, waiting, &mut |p| match p {
-            Piece::Cut(l) => {
+            OneShot::Piece(Piece::Cut(l)) => {
                 out.push((bytes, l.to_vec(), true));
                 lines += 1;
                 bytes += l.len() as u64 + 1;
             }
-            Piece::Lines(b) | Piece::Counted(b, _) => {
+            OneShot::Piece(Piece::Lines(b) | Piece::Counted(b, _)) => {
                 found_in(b, bytes, &mut out);
                 lines += lines_in(b, None);
                 bytes += b.len() as u64;
             }
-            Piece::Searched(s) => {
+            OneShot::Searched(s) => {
                 out.extend(s.found().map(|(at, l)| (bytes + at, l.to_vec(), false)));
                 lines += s.lines;
                 bytes += s.len;
@@ -1192,8 +1195,8 @@ mod tests {
         };
         let (mut into, mut scratch) = (Searched::default(), Vec::new());
         let mut got = Vec::new();
-        let mut take = |p: Piece| {
-            if let Piece::Searched(s) = p {
+        let mut take = |p: OneShot| {
+            if let OneShot::Searched(s) = p {
                 got.push((
                     s.len,
                     s.lines,
@@ -1224,7 +1227,7 @@ mod tests {
         let file = File::open(dir.path().join("many.log")).unwrap();
         let mut pieces = Vec::new();
         reread(&file, &many, &mut into, &mut scratch, &mut |p| {
-            if let Piece::Searched(s) = p {
+            if let OneShot::Searched(s) = p {
                 pieces.push((
                     s.len,
                     s.lines,
