@@ -16,6 +16,7 @@ use node_doctor_core::rules::{LineFinder, lines_in};
 use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -345,21 +346,28 @@ impl Follower {
             _ => None,
         };
         let result = match split {
-            None => read_lines(file, start, u64::MAX, carry, long, &mut |p| {
-                each(OneShot::Piece(p))
-            })
-            .map(|n| (n, start.saturating_add(n))),
+            None => read_lines(
+                file,
+                start,
+                u64::MAX,
+                carry,
+                long,
+                None,
+                &mut hand_out(each),
+            )
+            .map(|n| start.saturating_add(n)),
             Some((finder, mid)) => read_halves(file, start, mid, finder, waiting, each),
         };
-        result
-            .map(|(n, end)| {
+        match result {
+            Ok(end) => {
                 self.offset = end;
-                n
-            })
-            .map_err(|(e, end)| {
+                Ok(end.saturating_sub(start))
+            }
+            Err((e, end)) => {
                 self.offset = end;
-                Unavailable::io(&path, &e)
-            })
+                Err(Unavailable::io(&path, &e))
+            }
+        }
     }
 
     /// Watches the file (appends, truncation) and its directory (rotation, creation) with
@@ -476,20 +484,24 @@ fn split_point(file: &File, start: u64, split_min: u64) -> Option<u64> {
     (mid < size).then_some(mid)
 }
 
-/// Reads whole lines from `from` up to `until` (or the end of the file), handing them out
-/// through `each` (a line the carry began first; the last line without its newline at the
-/// end). Returns the bytes read and where it stopped; on an error, the error and where.
+/// Reads whole lines from `from` up to `until` (or the end of the file), handing each piece
+/// out through `each` with where in the file it starts (a line the carry began first, from
+/// before `from`; the last line without its newline at the end; a cut line at the end with
+/// where the read ended), until `each` breaks or `stop` is set (looked at once per buffer).
+/// Returns the bytes read; on an error, the error and where.
 fn read_lines(
     file: &File,
     from: u64,
     until: u64,
     mut carry: Vec<u8>,
     mut long: Option<Vec<u8>>,
-    each: &mut dyn FnMut(Piece),
+    stop: Option<&AtomicBool>,
+    each: &mut dyn FnMut(u64, Piece) -> ControlFlow<()>,
 ) -> Result<u64, (std::io::Error, u64)> {
     let mut total: u64 = 0;
     let mut b = vec![0u8; WHOLE_BUF];
-    loop {
+    let mut broke = false;
+    while !broke && !stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
         let at = from.saturating_add(total);
         let want = until.saturating_sub(at).min(WHOLE_BUF as u64) as usize;
         if want == 0 {
@@ -504,14 +516,42 @@ fn read_lines(
         let chunk = b.get(..n).unwrap_or(&[]);
         let nl = memchr::memchr_iter(b'\n', chunk).count();
         total = total.saturating_add(n as u64);
-        take_chunk(chunk, nl, &mut carry, &mut long, each);
+        // Where the pieces take_chunk hands out start: a carried line began before this
+        // chunk, the lines after it follow on; after a cut line (handed out at the chunk's
+        // first newline, its rest skipped) comes the line after that newline.
+        let mut line_at = at.saturating_sub(carry.len() as u64);
+        let after_first_line = memchr::memchr(b'\n', chunk).map_or(n, |i| i.saturating_add(1));
+        take_chunk(chunk, nl, &mut carry, &mut long, &mut |p| {
+            if broke {
+                return;
+            }
+            let here = line_at;
+            line_at = match p {
+                Piece::Cut(_) => at.saturating_add(after_first_line as u64),
+                Piece::Lines(x) | Piece::Counted(x, _) => line_at.saturating_add(x.len() as u64),
+            };
+            broke = each(here, p).is_break();
+        });
     }
-    if let Some(l) = long {
-        each(Piece::Cut(&l));
-    } else if !carry.is_empty() {
-        each(Piece::Lines(&carry));
+    if !broke {
+        let end = from.saturating_add(total);
+        if let Some(l) = long {
+            let _ = each(end, Piece::Cut(&l));
+        } else if !carry.is_empty() {
+            let _ = each(end.saturating_sub(carry.len() as u64), Piece::Lines(&carry));
+        }
     }
     Ok(total)
+}
+
+/// What [`read_lines`] hands out, handed on as a one-shot read's pieces.
+fn hand_out<'a>(
+    each: &'a mut dyn FnMut(OneShot),
+) -> impl FnMut(u64, Piece) -> ControlFlow<()> + 'a {
+    move |_, p| {
+        each(OneShot::Piece(p));
+        ControlFlow::Continue(())
+    }
 }
 
 /// What the second half's thread hands over, in file order.
@@ -617,8 +657,7 @@ fn reread(
 }
 
 /// [`Follower::read_whole`] as two halves: `[start, mid)` on this thread, `[mid, end)`
-/// searched on another, handed out after the first. Returns the bytes read and where the
-/// read stopped.
+/// searched on another, handed out after the first. Returns where the read stopped.
 fn read_halves(
     file: &File,
     start: u64,
@@ -626,7 +665,7 @@ fn read_halves(
     mut finder: LineFinder,
     waiting: usize,
     each: &mut dyn FnMut(OneShot),
-) -> Result<(u64, u64), (std::io::Error, u64)> {
+) -> Result<u64, (std::io::Error, u64)> {
     let (tx, rx) = mpsc::sync_channel::<Part>(waiting);
     // Set when this thread stops taking parts (the first half failed): the other stops.
     let stop = AtomicBool::new(false);
@@ -638,78 +677,91 @@ fn read_halves(
             .spawn_scoped(scope, move || {
                 search_second_half(file, mid, finder, &tx, stop_asked)
             });
-        let second = match second {
-            Ok(h) => h,
+        let Ok(second) = second else {
             // No thread to be had (a node out of pids): one thread reads it all.
-            Err(_) => {
-                return read_lines(file, start, u64::MAX, Vec::new(), None, &mut |p| {
-                    each(OneShot::Piece(p))
-                })
-                .map(|n| (n, start.saturating_add(n)));
-            }
+            return read_lines(
+                file,
+                start,
+                u64::MAX,
+                Vec::new(),
+                None,
+                None,
+                &mut hand_out(each),
+            )
+            .map(|n| start.saturating_add(n));
         };
-        let first = read_lines(file, start, mid, Vec::new(), None, &mut |p| {
-            each(OneShot::Piece(p))
-        });
-        let mut end = mid;
+        let first = read_lines(
+            file,
+            start,
+            mid,
+            Vec::new(),
+            None,
+            None,
+            &mut hand_out(each),
+        );
         let outcome = match first {
             Err(e) => Err(e),
-            Ok(n) if n < mid.saturating_sub(start) => {
-                // The file shrank under the read (truncated): the second half is gone.
-                Ok(start.saturating_add(n))
-            }
-            Ok(_) => {
-                let (mut failed, mut truncated) = (None, false);
-                let (mut searched, mut scratch) = (Searched::default(), Vec::new());
-                for part in rx.iter() {
-                    match part {
-                        Part::Located(l) => {
-                            match reread(file, &l, &mut searched, &mut scratch, each) {
-                                Ok(()) => end = l.at.saturating_add(l.len),
-                                // Truncated in place since the other thread read it (a
-                                // copytruncate): the read ends there, as one thread's does.
-                                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                                    (truncated, end) = (true, l.at);
-                                    break;
-                                }
-                                Err(e) => {
-                                    failed = Some((e, l.at));
-                                    break;
-                                }
-                            }
-                        }
-                        Part::Cut(l) => each(OneShot::Piece(Piece::Cut(&l))),
-                        Part::Failed(e, at) => failed = Some((e, at)),
-                    }
-                }
-                if let Some(f) = failed {
-                    Err(f)
-                } else if truncated {
-                    Ok(end)
-                } else {
-                    // The parts ended: the thread has returned (joining cannot wait on a
-                    // send; after a break above it could, so there is no join there).
-                    match second.join() {
-                        Ok(stopped_at) => Ok(stopped_at),
-                        // It panicked (a bug): what it did not hand over was not read, and
-                        // the read says so rather than report the file read whole.
-                        Err(_) => Err((
-                            std::io::Error::other("the second half's reader stopped"),
-                            end,
-                        )),
-                    }
-                }
-            }
+            // The file shrank under the read (truncated): the second half is gone.
+            Ok(n) if n < mid.saturating_sub(start) => Ok(start.saturating_add(n)),
+            Ok(_) => match take_parts(file, mid, &rx, each) {
+                Err(e) => Err(e),
+                Ok(Parts::Truncated(at)) => Ok(at),
+                // The parts ended: the thread has returned (joining cannot wait on a send;
+                // after a stop in take_parts it could, so there is no join there).
+                Ok(Parts::All(end)) => second.join().map_err(|_| {
+                    // It panicked (a bug): what it did not hand over was not read, and the
+                    // read says so rather than report the file read whole.
+                    (
+                        std::io::Error::other("the second half's reader stopped"),
+                        end,
+                    )
+                }),
+            },
         };
         stop.store(true, Ordering::Relaxed);
         drop(rx);
-        outcome.map(|stopped_at| (stopped_at.saturating_sub(start), stopped_at))
+        outcome
     })
 }
 
-/// The second half's thread: reads from `mid` to the end of the file through its own
-/// buffer, cuts it into whole lines as [`read_lines`] does, searches them with `finder`
-/// and sends the candidates in batches. Returns where it stopped reading.
+/// How the second half's parts ended.
+enum Parts {
+    /// All handed out, the last ending here.
+    All(u64),
+    /// The file was truncated in place here since the other thread read it (a copytruncate):
+    /// the read ends there, as one thread's does.
+    Truncated(u64),
+}
+
+/// Hands out the second half's parts (from `mid` on) in file order, reading their
+/// candidate lines again.
+fn take_parts(
+    file: &File,
+    mid: u64,
+    rx: &mpsc::Receiver<Part>,
+    each: &mut dyn FnMut(OneShot),
+) -> Result<Parts, (std::io::Error, u64)> {
+    let (mut searched, mut scratch) = (Searched::default(), Vec::new());
+    let mut end = mid;
+    for part in rx.iter() {
+        match part {
+            Part::Located(l) => match reread(file, &l, &mut searched, &mut scratch, each) {
+                Ok(()) => end = l.at.saturating_add(l.len),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(Parts::Truncated(l.at));
+                }
+                Err(e) => return Err((e, l.at)),
+            },
+            Part::Cut(l) => each(OneShot::Piece(Piece::Cut(&l))),
+            Part::Failed(e, at) => return Err((e, at)),
+        }
+    }
+    Ok(Parts::All(end))
+}
+
+/// The second half's thread: reads from `mid` to the end of the file with [`read_lines`],
+/// searches its lines with `finder` and sends the candidates in batches. Returns where it
+/// stopped reading.
 fn search_second_half(
     file: &File,
     mid: u64,
@@ -718,69 +770,49 @@ fn search_second_half(
     stop: &AtomicBool,
 ) -> u64 {
     let mut batch = Located::default();
-    let mut gone = false;
-    let send = |part: Part, gone: &mut bool| {
-        *gone |= tx.send(part).is_err();
+    // A send fails only when the first thread has stopped taking parts: stop too.
+    let send = |part: Part| match tx.send(part) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
     };
-    let mut carry: Vec<u8> = Vec::new();
-    let mut long: Option<Vec<u8>> = None;
-    let mut b = vec![0u8; WHOLE_BUF];
-    let mut at = mid;
-    while !gone && !stop.load(Ordering::Relaxed) {
-        let n = match file.read_at(&mut b, at) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                if !batch.is_empty() {
-                    send(Part::Located(batch.take()), &mut gone);
-                }
-                send(Part::Failed(e, at), &mut gone);
-                return at;
-            }
-        };
-        let chunk = b.get(..n).unwrap_or(&[]);
-        let nl = memchr::memchr_iter(b'\n', chunk).count();
-        // Where in the file the lines take_chunk hands out start: a carried line began
-        // before this chunk, the lines after it follow on; a cut line (handed out at the
-        // chunk's first newline) is skipped to its end.
-        let mut line_at = at.saturating_sub(carry.len() as u64);
-        let after_first_line = memchr::memchr(b'\n', chunk).map_or(n, |i| i.saturating_add(1));
-        take_chunk(chunk, nl, &mut carry, &mut long, &mut |p| match p {
+    let read = read_lines(
+        file,
+        mid,
+        u64::MAX,
+        Vec::new(),
+        None,
+        Some(stop),
+        &mut |at, p| match p {
             Piece::Lines(x) | Piece::Counted(x, _) => {
                 let counted = match p {
                     Piece::Counted(_, n) => Some(n),
                     _ => None,
                 };
-                batch.add(finder, line_at, x, counted);
-                line_at = line_at.saturating_add(x.len() as u64);
+                batch.add(finder, at, x, counted);
                 if batch.found.len() >= LOCATED_BATCH {
-                    send(Part::Located(batch.take()), &mut gone);
+                    return send(Part::Located(batch.take()));
                 }
+                ControlFlow::Continue(())
             }
             Piece::Cut(x) => {
-                if !batch.is_empty() {
-                    send(Part::Located(batch.take()), &mut gone);
+                if !batch.is_empty() && send(Part::Located(batch.take())).is_break() {
+                    return ControlFlow::Break(());
                 }
-                send(Part::Cut(x.to_vec()), &mut gone);
-                line_at = at.saturating_add(after_first_line as u64);
+                send(Part::Cut(x.to_vec()))
             }
-        });
-        at = at.saturating_add(n as u64);
-    }
-    if let Some(l) = long {
-        if !batch.is_empty() {
-            send(Part::Located(batch.take()), &mut gone);
-        }
-        send(Part::Cut(l), &mut gone);
-    } else if !carry.is_empty() {
-        let from = at.saturating_sub(carry.len() as u64);
-        batch.add(finder, from, &carry, None);
-    }
+        },
+    );
+    let (end, failed) = match read {
+        Ok(n) => (mid.saturating_add(n), None),
+        Err((e, at)) => (at, Some(e)),
+    };
     if !batch.is_empty() {
-        send(Part::Located(batch.take()), &mut gone);
+        let _ = send(Part::Located(batch.take()));
     }
-    at
+    if let Some(e) = failed {
+        let _ = send(Part::Failed(e, end));
+    }
+    end
 }
 
 /// Hands out the whole lines of `c`, the next buffer of a file: the line `carry` began first,
