@@ -13,8 +13,9 @@
 // returns, so the fault recurs and kills the process as it would have.
 //
 // At exit (a destructor: exit(3), not _exit) it writes one line per page touched, the
-// page's file offset in hex, to PAGE_TRACE_OUT.PID (one file per process: children that
-// inherit LD_PRELOAD write their own).
+// page's file offset in hex, to PAGE_TRACE_OUT.PID, one file per process (children that
+// inherit LD_PRELOAD write their own). Pages are sysconf's size; symbol_order.py assumes
+// 4 KiB (x86_64's).
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -23,19 +24,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static unsigned long text_lo, text_hi, text_off;
+static unsigned long text_lo, text_hi, text_off, page_size = 4096;
 static unsigned char *touched;
 
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
     (void)sig;
     (void)ctx;
-    unsigned long page = (unsigned long)si->si_addr & ~4095UL;
-    if (touched && page >= text_lo && page < text_hi) {
-        touched[(page - text_lo) / 4096] = 1;
-        mprotect((void *)page, 4096, PROT_READ | PROT_EXEC);
+    unsigned long page = (unsigned long)si->si_addr & ~(page_size - 1);
+    // A page given back returns to the faulting instruction; one that cannot be (mprotect
+    // failed) must not fault forever: the default action then ends the run.
+    if (touched && page >= text_lo && page < text_hi &&
+        mprotect((void *)page, page_size, PROT_READ | PROT_EXEC) == 0) {
+        touched[(page - text_lo) / page_size] = 1;
         return;
     }
-    signal(SIGSEGV, SIG_DFL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGSEGV, &dfl, NULL);
 }
 
 __attribute__((constructor)) static void trace_start(void) {
@@ -58,7 +64,8 @@ __attribute__((constructor)) static void trace_start(void) {
     }
     fclose(maps);
     if (!text_hi) return;
-    touched = calloc((text_hi - text_lo) / 4096, 1);
+    page_size = (unsigned long)sysconf(_SC_PAGESIZE);
+    touched = calloc((text_hi - text_lo) / page_size, 1);
     if (!touched) return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -75,7 +82,7 @@ __attribute__((destructor)) static void trace_write(void) {
     snprintf(name, sizeof name, "%s.%d", out, (int)getpid());
     FILE *f = fopen(name, "w");
     if (!f) return;
-    for (unsigned long p = 0; p < (text_hi - text_lo) / 4096; p++)
-        if (touched[p]) fprintf(f, "%lx\n", text_off + p * 4096);
+    for (unsigned long p = 0; p < (text_hi - text_lo) / page_size; p++)
+        if (touched[p]) fprintf(f, "%lx\n", text_off + p * page_size);
     fclose(f);
 }

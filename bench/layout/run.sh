@@ -4,7 +4,7 @@
 #
 # Why: a one-shot run executes ~1.5 MiB of the binary's 9 MiB of text, scattered, and every
 # page it touches brings its neighbours into the process (the kernel maps 64 KiB around a
-# fault, or a large folio whole): before the ordering, 4.5 MiB of text were resident for a
+# fault, or a large folio whole): before the ordering, 4.4 MiB of text were resident for a
 # `logs` run. Laid out together, the code a run executes costs about what it is.
 #
 # How: build, run real workloads under page_trace.so (LD_PRELOAD: each page of node-doctor's
@@ -14,6 +14,7 @@
 # Then rebuild (`cargo build --release`) and measure: bench/logs/run.sh.
 # Usage: bench/layout/run.sh
 set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "run as root: check and the agent read the whole host" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$top/target}
@@ -28,37 +29,42 @@ cleanup() {
 trap cleanup EXIT
 cc -O2 -shared -fPIC -o "$work/page_trace.so" "$here/page_trace.c"
 traced() { # GROUP CMD...: run CMD under the tracer, its traces named after GROUP
-  local group=$1; shift
-  PAGE_TRACE_OUT=$work/$group LD_PRELOAD=$work/page_trace.so "$@"
+  local group=$1 rc=0; shift
+  PAGE_TRACE_OUT=$work/$group LD_PRELOAD=$work/page_trace.so "$@" >/dev/null || rc=$?
+  # 0 and 1 (findings at or above --fail-on) are runs that did their work; anything else
+  # (a crash under the tracer, a renamed flag) would leave a group short, silently.
+  [ "$rc" -le 1 ] || { echo "traced run failed ($rc): $*" >&2; exit 1; }
 }
 
 python3 "$top/bench/logs/gen_kernlog.py" 200000 "$work/kern.log"
 sed "s#LOGPATH#kern.log#" "$top/bench/logs/npd-kernel-monitor.json" > "$work/npd.json"
-traced logs "$bin" logs --root "$work" --source file:kern.log --format json >/dev/null || true
-traced logs "$bin" logs --root "$work" --source file:kern.log >/dev/null || true
-traced logs "$bin" logs --root "$work" --rules "$work/npd.json" --no-default-rules --format json >/dev/null || true
-traced logs "$bin" logs >/dev/null || true
+traced logs "$bin" logs --root "$work" --source file:kern.log --format json
+traced logs "$bin" logs --root "$work" --source file:kern.log
+traced logs "$bin" logs --root "$work" --rules "$work/npd.json" --no-default-rules --format json
+traced logs "$bin" logs
 
-traced check "$bin" check >/dev/null || true
-traced check "$bin" check --format json >/dev/null || true
-traced check "$bin" checks >/dev/null || true
-traced check "$bin" explain pid-exhaustion >/dev/null || true
+traced check "$bin" check
+traced check "$bin" check --format json
+traced check "$bin" checks
+traced check "$bin" explain pid-exhaustion
 
+get() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).read()' "$1"; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # Not through traced(): $! must be the agent itself, for the TERM.
 PAGE_TRACE_OUT=$work/agent LD_PRELOAD=$work/page_trace.so "$bin" agent --no-kubernetes --listen "127.0.0.1:$port" --state-dir "$work/state" \
   >/dev/null 2>&1 &
 agent_pid=$!
 for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  get "http://127.0.0.1:$port/readyz" 2>/dev/null && break
   sleep 0.1
 done
 sleep 5
-curl -fsS "http://127.0.0.1:$port/metrics" >/dev/null
-curl -fsS "http://127.0.0.1:$port/findings" >/dev/null
+get "http://127.0.0.1:$port/metrics"
+get "http://127.0.0.1:$port/findings"
 kill -TERM "$agent_pid"
-wait "$agent_pid" || true
+rc=0; wait "$agent_pid" || rc=$?
 agent_pid=
+[ "$rc" = 0 ] || { echo "the traced agent exited with $rc" >&2; exit 1; }
 
 list() { ls "$work"/"$1".* 2>/dev/null | paste -sd, ; }
 for g in logs check agent; do

@@ -50,12 +50,20 @@ def pages_of(traces, delta):
 def coverage(binary, path):
     with open(path) as f:
         listed = [l.strip() for l in f if l.strip() and not l.startswith("#")]
-    defined = {name for _, _, name in functions(binary)}
-    present = sum(1 for name in listed if name in defined)
-    print(f"symbol order: {present} of {len(listed)} listed functions defined in {binary}")
+    where = {name: (addr, size) for addr, size, name in functions(binary)}
+    present = [where[name] for name in listed if name in where]
+    # Laid out by the file, the listed functions sit together: the stretch of text they
+    # span is about their total size. A build that skipped the order (debug, another
+    # linker, NODE_DOCTOR_SYMBOL_ORDER=0) leaves them spread over the whole text.
+    size = sum(sz for _, sz in present)
+    span = max((a + sz for a, sz in present), default=0) - min((a for a, _ in present), default=0)
+    print(f"symbol order: {len(present)} of {len(listed)} listed functions defined in "
+          f"{binary}, {size >> 10} KiB of them within {span >> 10} KiB of text")
 
 
 def main():
+    if len(sys.argv) < 4:
+        raise SystemExit(__doc__)
     if sys.argv[1] == "--coverage":
         return coverage(sys.argv[2], sys.argv[3])
     binary, out = sys.argv[1], sys.argv[2]

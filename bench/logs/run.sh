@@ -33,7 +33,8 @@ npd=$(python3 -c 'import json,sys; print("|".join("(?:%s)$" % r["pattern"] for r
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(200000 2000000)
 sum_counts='import json,sys; d=json.load(sys.stdin); print(sum(f["log"]["count"] for f in d["findings"]))'
 echo "log monitor benchmark on $(uname -r), $(nproc) cores, $(date -u +%F); $("$target/release/examples/rule_patterns" | wc -l) patterns in the default pack; $(rg --version | head -1)"
-# Peak RSS depends on the text layout (crates/node-doctor/build.rs): a stale order shows here.
+# Peak RSS depends on the text layout (crates/node-doctor/build.rs): a stale order (names
+# gone) or one the build did not apply (not in the file's order) shows here.
 python3 "$top/bench/layout/symbol_order.py" --coverage "$bin" "$top/crates/node-doctor/symbol-order.txt"
 for n in "${sizes[@]}"; do
   log=$work/kern-$n.log

@@ -486,9 +486,10 @@ fn split_point(file: &File, start: u64, split_min: u64) -> Option<u64> {
 
 /// Reads whole lines from `from` up to `until` (or the end of the file), handing each piece
 /// out through `each` with where in the file it starts (a line the carry began first, from
-/// before `from`; the last line without its newline at the end; a cut line at the end with
-/// where the read ended), until `each` breaks or `stop` is set (looked at once per buffer).
-/// Returns the bytes read; on an error, the error and where.
+/// before `from`; the last line without its newline at the end), until `each` breaks or
+/// `stop` is set (looked at once per buffer). A cut line's position is not its start
+/// (none is kept for a line longer than a buffer; no caller needs one). Returns the bytes
+/// read; on an error, the error and where.
 fn read_lines(
     file: &File,
     from: u64,
@@ -501,7 +502,8 @@ fn read_lines(
     let mut total: u64 = 0;
     let mut b = vec![0u8; WHOLE_BUF];
     let mut broke = false;
-    while !broke && !stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+    let stopped = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
+    while !broke && !stopped() {
         let at = from.saturating_add(total);
         let want = until.saturating_sub(at).min(WHOLE_BUF as u64) as usize;
         if want == 0 {
@@ -533,7 +535,8 @@ fn read_lines(
             broke = each(here, p).is_break();
         });
     }
-    if !broke {
+    // Stopped early, what is held is not the file's last line.
+    if !broke && !stopped() {
         let end = from.saturating_add(total);
         if let Some(l) = long {
             let _ = each(end, Piece::Cut(&l));
@@ -707,7 +710,7 @@ fn read_halves(
                 Err(e) => Err(e),
                 Ok(Parts::Truncated(at)) => Ok(at),
                 // The parts ended: the thread has returned (joining cannot wait on a send;
-                // after a stop in take_parts it could, so there is no join there).
+                // when take_parts returns early it could, so there is no join there).
                 Ok(Parts::All(end)) => second.join().map_err(|_| {
                     // It panicked (a bug): what it did not hand over was not read, and the
                     // read says so rather than report the file read whole.
