@@ -973,6 +973,53 @@ mod tests {
     }
 
     #[test]
+    fn the_line_reader_gives_positions_and_stops_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        // Three buffers' worth of 100-byte lines, the last without its newline.
+        let line = |i: usize| format!("{i:099}");
+        let mut bytes = (0..2000).map(line).collect::<Vec<_>>().join("\n");
+        bytes.push_str("\nlast");
+        std::fs::write(dir.path().join("x.log"), &bytes).unwrap();
+        let file = File::open(dir.path().join("x.log")).unwrap();
+        // Every line handed out starts where its position says.
+        let mut n_lines = 0;
+        let read = read_lines(&file, 0, u64::MAX, Vec::new(), None, None, &mut |at, p| {
+            if let Piece::Lines(x) | Piece::Counted(x, _) = p {
+                let at = usize::try_from(at).unwrap();
+                assert_eq!(bytes.as_bytes().get(at..at + x.len()), Some(x));
+                n_lines += x.split_inclusive(|&c| c == b'\n').count();
+            }
+            ControlFlow::Continue(())
+        });
+        assert_eq!(read.unwrap(), bytes.len() as u64);
+        assert_eq!(n_lines, 2001);
+        // A callback that breaks ends the read at that buffer: no more pieces, not even the
+        // held last line.
+        let mut pieces = 0;
+        let read = read_lines(&file, 0, u64::MAX, Vec::new(), None, None, &mut |_, _| {
+            pieces += 1;
+            ControlFlow::Break(())
+        });
+        assert_eq!((read.unwrap(), pieces), (WHOLE_BUF as u64, 1));
+        // A stop set before the read: nothing read, nothing handed out.
+        let stop = AtomicBool::new(true);
+        let mut pieces = 0;
+        let read = read_lines(
+            &file,
+            0,
+            u64::MAX,
+            Vec::new(),
+            None,
+            Some(&stop),
+            &mut |_, _| {
+                pieces += 1;
+                ControlFlow::Continue(())
+            },
+        );
+        assert_eq!((read.unwrap(), pieces), (0, 0));
+    }
+
+    #[test]
     fn pieces_are_whole_lines_whatever_the_reads_cut() {
         let dir = tempfile::tempdir().unwrap();
         let fs = RealFs::new(dir.path()).unwrap();
