@@ -19,10 +19,14 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+/// A variable cargo sets for build scripts, empty when unset.
+fn var(k: &str) -> String {
+    env::var(k).unwrap_or_default()
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=symbol-order.txt");
     println!("cargo:rerun-if-env-changed=NODE_DOCTOR_SYMBOL_ORDER");
-    let var = |k: &str| env::var(k).unwrap_or_default();
     let file = PathBuf::from(var("CARGO_MANIFEST_DIR")).join("symbol-order.txt");
     if var("PROFILE") != "release" || var("NODE_DOCTOR_SYMBOL_ORDER") == "0" || !file.is_file() {
         return;
@@ -43,7 +47,6 @@ fn main() {
 /// Whether linking an empty program with an (empty) ordering file succeeds, as this build
 /// links.
 fn linker_takes() -> bool {
-    let var = |k: &str| env::var(k).unwrap_or_default();
     let out = PathBuf::from(var("OUT_DIR"));
     let src = out.join("layout_probe.rs");
     if std::fs::write(&src, "fn main() {}\n").is_err() {

@@ -547,6 +547,25 @@ fn read_lines(
     Ok(total)
 }
 
+/// [`read_lines`] from `from` to `until`, nothing carried in, its pieces handed out as a
+/// one-shot read's.
+fn read_out(
+    file: &File,
+    from: u64,
+    until: u64,
+    each: &mut dyn FnMut(OneShot),
+) -> Result<u64, (std::io::Error, u64)> {
+    read_lines(
+        file,
+        from,
+        until,
+        Vec::new(),
+        None,
+        None,
+        &mut hand_out(each),
+    )
+}
+
 /// What [`read_lines`] hands out, handed on as a one-shot read's pieces.
 fn hand_out<'a>(
     each: &'a mut dyn FnMut(OneShot),
@@ -682,26 +701,9 @@ fn read_halves(
             });
         let Ok(second) = second else {
             // No thread to be had (a node out of pids): one thread reads it all.
-            return read_lines(
-                file,
-                start,
-                u64::MAX,
-                Vec::new(),
-                None,
-                None,
-                &mut hand_out(each),
-            )
-            .map(|n| start.saturating_add(n));
+            return read_out(file, start, u64::MAX, each).map(|n| start.saturating_add(n));
         };
-        let first = read_lines(
-            file,
-            start,
-            mid,
-            Vec::new(),
-            None,
-            None,
-            &mut hand_out(each),
-        );
+        let first = read_out(file, start, mid, each);
         let outcome = match first {
             Err(e) => Err(e),
             // The file shrank under the read (truncated): the second half is gone.
