@@ -492,13 +492,30 @@ impl Monitor {
                     let mut r = file::decode(line, false, format, now);
                     if let Some(x) = extract.as_ref() {
                         let text = x.message(r.text.as_bytes())?;
-                        r.text = String::from_utf8_lossy(text).into_owned();
+                        // The message is a part of the line's text: cut to it in place
+                        // when it starts and ends on characters (always, but for a pattern
+                        // that splits one), no second copy and UTF-8 check per candidate.
+                        let start =
+                            (text.as_ptr() as usize).saturating_sub(r.text.as_ptr() as usize);
+                        let end = start.saturating_add(text.len());
+                        if r.text.is_char_boundary(start) && r.text.is_char_boundary(end) {
+                            r.text.truncate(end);
+                            r.text.drain(..start);
+                        } else {
+                            r.text = String::from_utf8_lossy(text).into_owned();
+                        }
                     }
                     (!old(&r)).then_some(r)
                 };
                 // One-shot: the matcher's search, for a second thread to search the second
                 // half of a large file with (`read_whole`).
-                let finder = if follow { None } else { matcher.line_finder() };
+                let finder = if follow {
+                    None
+                } else {
+                    // What the search looks for is chosen by a sample of this log first.
+                    matcher.tune(&follower.sample());
+                    matcher.line_finder()
+                };
                 // One-shot, the findings are read at the end: the hits are not kept (a large
                 // file's would make memory grow with it).
                 let mut on_piece = |p: OneShot| {

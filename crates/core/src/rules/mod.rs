@@ -446,6 +446,10 @@ impl RuleSet {
 #[derive(Debug, Clone)]
 struct Search {
     find: Find,
+    /// The required literals `find` searches for, before they are cut to their windows:
+    /// kept to choose the windows again by the text ([`Search::tuned`]). Empty unless
+    /// `find` searches literals.
+    literals: Vec<Vec<u8>>,
     /// Every literal of every rule that has some, for an overlapping scan of a candidate
     /// line: the rules whose literal it holds are the ones to run.
     scan: Option<aho_corasick::AhoCorasick>,
@@ -505,38 +509,7 @@ impl Search {
         } else if filters.iter().any(|(_, f)| f.is_none()) {
             Find::Everything
         } else if always.is_empty() {
-            // Dedup, and drop literals that contain another one: finding the shorter finds
-            // every line the longer one would.
-            let mut lits: Vec<Vec<u8>> = lits.iter().map(|l| prefilter::rare_window(l)).collect();
-            lits.sort_by_key(Vec::len);
-            lits.dedup();
-            let mut kept: Vec<Vec<u8>> = Vec::new();
-            for l in lits {
-                if !kept.iter().any(|k| memchr::memmem::find(&l, k).is_some()) {
-                    kept.push(l);
-                }
-            }
-            // Teddy slows as it holds more literals (its buckets fill, verification grows):
-            // several searchers of 32 literals each over the same buffer beat one of 100
-            // (measured: 21 ms against 43 ms over 23 MB).
-            let teddy: Option<Vec<aho_corasick::packed::Searcher>> = kept
-                .chunks(TEDDY_GROUP)
-                .map(|group| {
-                    aho_corasick::packed::Config::new()
-                        .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-                        .only_teddy(true)
-                        .builder()
-                        .extend(group)
-                        .build()
-                })
-                .collect();
-            match teddy {
-                Some(t) => Find::Teddy(t),
-                None => aho_corasick::AhoCorasick::builder()
-                    .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-                    .build(&kept)
-                    .map_or(Find::Everything, Find::Literals),
-            }
+            literal_find(&lits, &[])
         } else {
             let hir = Hir::alternation(
                 filters
@@ -556,12 +529,71 @@ impl Search {
                 // Too large to build: correct, only slower.
                 .map_or(Find::Everything, Find::Union)
         };
+        let literals = if matches!(find, Find::Teddy(_) | Find::Literals(_)) {
+            lits
+        } else {
+            Vec::new()
+        };
         Search {
             find,
+            literals,
             scan,
             scan_rules,
             always,
         }
+    }
+
+    /// This search with its literals' windows chosen by `sample`, a stretch of the text it
+    /// is about to search ([`prefilter::window_in`]); None when it searches no literals.
+    fn tuned(&self, sample: &[u8]) -> Option<Search> {
+        if self.literals.is_empty() || sample.is_empty() {
+            return None;
+        }
+        Some(Search {
+            find: literal_find(&self.literals, sample),
+            ..self.clone()
+        })
+    }
+}
+
+/// A multi-literal search for the lines holding one of `lits` (every rule's required
+/// literals), each cut to the window [`prefilter::window_in`] picks by `sample` (by byte
+/// ranks when it is empty).
+fn literal_find(lits: &[Vec<u8>], sample: &[u8]) -> Find {
+    // Dedup, and drop literals that contain another one: finding the shorter finds
+    // every line the longer one would.
+    let mut lits: Vec<Vec<u8>> = lits
+        .iter()
+        .map(|l| prefilter::window_in(l, sample))
+        .collect();
+    lits.sort_by_key(Vec::len);
+    lits.dedup();
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for l in lits {
+        if !kept.iter().any(|k| memchr::memmem::find(&l, k).is_some()) {
+            kept.push(l);
+        }
+    }
+    // Teddy slows as it holds more literals (its buckets fill, verification grows):
+    // several searchers of 32 literals each over the same buffer beat one of 100
+    // (measured: 21 ms against 43 ms over 23 MB).
+    let teddy: Option<Vec<aho_corasick::packed::Searcher>> = kept
+        .chunks(TEDDY_GROUP)
+        .map(|group| {
+            aho_corasick::packed::Config::new()
+                .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                .only_teddy(true)
+                .builder()
+                .extend(group)
+                .build()
+        })
+        .collect();
+    match teddy {
+        Some(t) => Find::Teddy(t),
+        None => aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(&kept)
+            .map_or(Find::Everything, Find::Literals),
     }
 }
 
@@ -700,6 +732,13 @@ pub fn lines_in(buf: &[u8], newlines_in_buf: Option<usize>) -> u64 {
 /// runs over a part of a file ([`Matcher::line_finder`]).
 #[derive(Debug)]
 pub struct LineFinder(Searcher);
+
+/// Another finder searching the same way, with a cache of its own (for another thread).
+impl Clone for LineFinder {
+    fn clone(&self) -> LineFinder {
+        LineFinder(Searcher::new(self.0.search.clone()))
+    }
+}
 
 impl LineFinder {
     /// Calls `each(start, end)` for each line of `buf` (whole lines, each ended by `\n`; the
@@ -861,6 +900,18 @@ impl Matcher {
     pub fn with_options(mut self, opts: MatchOptions) -> Matcher {
         self.opts = opts;
         self
+    }
+
+    /// Chooses where the literal search looks in each literal by `sample`, a stretch of the
+    /// text about to be read (a few KiB of the log): the 4 bytes Teddy checks first are
+    /// then the ones this log holds least, not the ones log text in general does
+    /// ([`prefilter::window_in`]). The same lines are found either way (any part of a
+    /// required literal is required too); only how often the search stops to verify moves.
+    /// A finder made after this ([`Matcher::line_finder`]) searches the same way.
+    pub fn tune(&mut self, sample: &[u8]) {
+        if let Some(s) = self.searcher.search.tuned(sample) {
+            self.searcher = Searcher::new(s);
+        }
     }
 
     /// How this matcher finds candidate lines: "literals" (a multi-literal search over the

@@ -11,8 +11,8 @@
 //!   `blocked for more than `, the strings runs of fixed parts spell: `I/O error, dev `,
 //!   `critical medium error, dev `). When every rule has some, the filter is a multi-literal
 //!   search (aho-corasick's Teddy, SIMD), each literal cut to the suffix starting at its
-//!   rarest 4 bytes (Teddy's fingerprint); otherwise it is the union of the relaxed patterns
-//!   in one lazy DFA.
+//!   rarest 4 bytes (Teddy's fingerprint; rarest in a sample of the log when there is
+//!   one); otherwise it is the union of the relaxed patterns in one lazy DFA.
 //!
 //! Only the lines a filter finds are decoded and run through the rules themselves.
 
@@ -202,18 +202,41 @@ fn rank(b: u8) -> u32 {
 
 /// The part of a required literal a buffer search should look for: a suffix (any part of a
 /// required literal is required too) whose first 4 bytes — the fingerprint Teddy checks
-/// before it verifies — are the rarest in log text, keeping 12 bytes or more so the suffix
-/// stays selective. A literal starting with a space or a common word would send the search
-/// to verify at nearly every word of every line.
-pub(super) fn rare_window(lit: &[u8]) -> Vec<u8> {
+/// before it verifies — are the rarest, keeping 12 bytes or more so the suffix stays
+/// selective. A literal starting with a space or a common word would send the search to
+/// verify at nearly every word of every line.
+///
+/// Rarest in `sample`, a stretch of the text to search (a few KiB of the log about to be
+/// read), when there is one: ties, and an empty sample, go to the rarer bytes of log text
+/// in general by [`rank`]. Those ranks are a guess a log can prove wrong — one where
+/// `EXT4-fs (sda1): mounted` is every twentieth line sends a search for `EXT4-fs error `
+/// from `EXT4` to verify on each of them, 100000 times over 2M lines (docs/performance.md,
+/// 2026-12-03, seventh session), where `fs e` occurs only in the lines that match.
+pub(super) fn window_in(lit: &[u8], sample: &[u8]) -> Vec<u8> {
     const FP: usize = 4;
+    // Without a sample a suffix keeps 12 bytes, to stay selective; a sample can show a
+    // shorter one (8 bytes or more) to be rarer, and only then is it taken.
     const KEEP: usize = 12;
-    let last = lit.len().saturating_sub(KEEP.max(FP).min(lit.len()));
-    let cost = |s: usize| -> u32 {
+    const KEEP_SEEN: usize = 8;
+    let last = |keep: usize| lit.len().saturating_sub(keep.max(FP).min(lit.len()));
+    let rarity = |s: usize| -> u32 {
         lit.get(s..s.saturating_add(FP))
             .map_or(u32::MAX, |w| w.iter().map(|&b| rank(b)).sum())
     };
-    let best = (0..=last).min_by_key(|&s| (cost(s), s)).unwrap_or(0);
+    let seen = |s: usize| -> usize {
+        match lit.get(s..s.saturating_add(FP)) {
+            Some(w) if !sample.is_empty() => memchr::memmem::find_iter(sample, w).count(),
+            _ => 0,
+        }
+    };
+    let reach = if sample.is_empty() {
+        last(KEEP)
+    } else {
+        last(KEEP_SEEN)
+    };
+    let best = (0..=reach)
+        .min_by_key(|&s| (seen(s), s > last(KEEP), rarity(s), s))
+        .unwrap_or(0);
     lit.get(best..).unwrap_or(lit).to_vec()
 }
 
@@ -302,6 +325,10 @@ mod tests {
         assert_eq!(req(r"a*"), None);
     }
 
+    fn window_in_ranks(lit: &[u8]) -> Vec<u8> {
+        window_in(lit, &[])
+    }
+
     #[test]
     fn fixed_parts_spell_rarer_literals_and_searches_start_at_rare_bytes() {
         let mut io = req(r"(?:^|: )(?:I/O|critical medium) error, dev (?P<d>\S+), sector").unwrap();
@@ -318,7 +345,7 @@ mod tests {
                 b"IPVS: rr: TCP 10.96.0.42:443 - no destination available",
             ),
         ] {
-            let w = rare_window(lit);
+            let w = window_in_ranks(lit);
             assert!(lit.ends_with(&w) && w.len() >= 12.min(lit.len()), "{w:?}");
             assert!(
                 memchr::memmem::find(noise, &w).is_none(),
@@ -326,7 +353,35 @@ mod tests {
                 String::from_utf8_lossy(&w)
             );
         }
-        assert_eq!(rare_window(b"BUG: "), b"BUG: ".to_vec());
+        assert_eq!(window_in_ranks(b"BUG: "), b"BUG: ".to_vec());
+    }
+
+    #[test]
+    fn a_sample_of_the_log_moves_the_search_off_a_fingerprint_it_is_full_of() {
+        // By the ranks alone, `EXT4-fs error ` is searched from `EXT4` (capitals are rare).
+        assert_eq!(
+            window_in_ranks(b"EXT4-fs error "),
+            b"EXT4-fs error ".to_vec()
+        );
+        // A log of mounts has `EXT4` on many lines and `fs e` only where the literal is.
+        let mut sample = Vec::new();
+        for i in 0..50 {
+            sample.extend_from_slice(
+                format!(
+                    "kernel: [{i}.0] EXT4-fs (sda{i}): mounted filesystem with ordered data mode\n"
+                )
+                .as_bytes(),
+            );
+        }
+        sample.extend_from_slice(b"kernel: [9.0] EXT4-fs error (device sda1): bad block\n");
+        let w = window_in(b"EXT4-fs error ", &sample);
+        assert_eq!(w, b"fs error ".to_vec());
+        assert_eq!(memchr::memmem::find_iter(&sample, &w[..4]).count(), 1);
+        // Where the sample has none of the windows, the ranks decide, as without one.
+        assert_eq!(
+            window_in(b"EXT4-fs error ", b"nothing like it\n"),
+            window_in_ranks(b"EXT4-fs error ")
+        );
     }
 
     #[test]

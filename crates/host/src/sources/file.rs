@@ -305,15 +305,13 @@ impl Follower {
     /// with the search.
     ///
     /// With a `finder` (the matcher's search, [`LineFinder`]) and at least [`SPLIT_MIN`]
-    /// bytes to read, the file is read as two halves at once: this thread hands out the
-    /// first half's lines as they are read, a second thread reads the second half through
-    /// its own buffer and searches it, and its candidate lines are handed out
-    /// ([`OneShot::Searched`]) after the first half's, in file order: only where they are
-    /// crosses between the threads, and this one reads those lines again (still in the page
-    /// cache). Reading a file in the page cache is the kernel copying it (37 % of a one-shot
-    /// run's samples, `perf`, docs/performance.md 2026-12-02) and the literal search most
-    /// of the rest (34 %): a second core takes half of both. docs/performance.md
-    /// (2026-12-03) has the runs with and without.
+    /// bytes to read, the file is read as two halves at once, each by a thread of its own
+    /// through its own buffer, searched as it is read; this thread hands out their
+    /// candidate lines ([`OneShot::Searched`]) in file order: only those lines cross
+    /// between the threads, and this one runs the rules over them. Reading a file in the page cache is the kernel copying
+    /// it (37 % of a one-shot run's samples, `perf`, docs/performance.md 2026-12-02) and
+    /// the literal search most of the rest (34 %): each core takes half of both.
+    /// docs/performance.md (2026-12-03) has the runs with and without.
     pub fn read_whole(
         &mut self,
         finder: Option<LineFinder>,
@@ -368,6 +366,36 @@ impl Follower {
                 Err(Unavailable::io(&path, &e))
             }
         }
+    }
+
+    /// A few stretches of what a one-shot read from here would read — [`SAMPLE_PARTS`] of
+    /// [`SAMPLE_PART`] bytes, spread evenly over it — for the matcher to choose what its
+    /// search looks for by ([`node_doctor_core::rules::Matcher::tune`]). Empty when there
+    /// is less than [`SAMPLE_MIN`] to read (the search would gain less than the sample
+    /// costs) or the file cannot be read; the read itself reports that.
+    pub fn sample(&self) -> Vec<u8> {
+        let Some(file) = self.file.as_ref() else {
+            return Vec::new();
+        };
+        let left = file
+            .metadata()
+            .map_or(0, |m| m.len())
+            .saturating_sub(self.offset);
+        if left < SAMPLE_MIN {
+            return Vec::new();
+        }
+        let mut out = vec![0u8; SAMPLE_PARTS.saturating_mul(SAMPLE_PART)];
+        let mut filled = 0usize;
+        for k in 0..SAMPLE_PARTS as u64 {
+            let at = self.offset.saturating_add(left / SAMPLE_PARTS as u64 * k);
+            let Some(into) = out.get_mut(filled..filled.saturating_add(SAMPLE_PART)) else {
+                break;
+            };
+            // A short or failed read only makes the sample smaller.
+            filled = filled.saturating_add(file.read_at(into, at).unwrap_or(0));
+        }
+        out.truncate(filled);
+        out
     }
 
     /// Watches the file (appends, truncation) and its directory (rotation, creation) with
@@ -438,28 +466,41 @@ impl Follower {
 /// one thread with a 64 KiB buffer: 0.23 s against 0.15 s.
 const WHOLE_BUF: usize = 64 << 10;
 
+/// A one-shot read's sample for the matcher ([`Follower::sample`]): 4 stretches of 16 KiB
+/// (some 600 lines of a kernel log), over files of 1 MiB or more. Choosing the search's
+/// windows by it takes some 0.3 ms (60-odd 4-byte counts over 64 KiB); over a 235 MB log
+/// whose lines the default ranks misjudge, it saved a third of the search
+/// (docs/performance.md, 2026-12-03, seventh session).
+const SAMPLE_PARTS: usize = 4;
+const SAMPLE_PART: usize = 16 << 10;
+const SAMPLE_MIN: u64 = 1 << 20;
+
 /// Below this many bytes to read, a one-shot read stays on one thread: a second costs some
 /// 100 µs to start, which a few MiB of reading do not repay.
 const SPLIT_MIN: u64 = 8 << 20;
 
-/// Candidate lines the second half's thread locates before it hands them over, and how
-/// many parts wait at most: it sends where the lines are (16 bytes each), not the lines. A
-/// batch is handed over once it holds [`LOCATED_BATCH`] lines, checked after each buffer's
-/// lines, so it holds at most that plus one buffer's lines (trimmed when handed over,
-/// [`Located::take`]): with the parts waiting, the one being sent, the one being read
-/// again and the one being built (its list's capacity up to twice its length), under
-/// 0.7 MiB for lines of 40 bytes or more (2.1 MiB for a file of nothing but 5-byte
-/// candidate lines, the worst), a few KiB for a log of the usual 1 % of candidates, whatever the file's size.
-/// More candidates than that make the thread wait for this one: measured on a file where
-/// every line is a candidate (docs/performance.md, 2026-12-03), no slower than one thread,
-/// this one being the bottleneck either way.
+/// Candidate lines a half's thread gathers before it hands them over, and how many parts
+/// of each half wait at most. A batch holds the candidate lines themselves, copied while
+/// they are in the reader's cache: reading them again on this thread was a `pread` per
+/// line or two (6600 of them over a 235 MB log of 1 % candidates, most of the rules'
+/// share, docs/performance.md 2026-12-03, seventh session). A batch is handed over once
+/// it holds [`LOCATED_BATCH`] lines or [`LOCATED_BYTES`] bytes of them, checked after each
+/// buffer's lines, so it holds at most that plus one buffer's lines (trimmed when handed
+/// over, [`Batch::take`]): with the parts waiting, the ones being sent, handed out and
+/// built, under 2 MiB whatever the file (a file of nothing but short candidate lines is
+/// the worst: 16 bytes of position per line), a few KiB for a log of the usual 1 % of
+/// candidates. More candidates than that make the threads wait for this one: measured on
+/// a file where every line is a candidate (docs/performance.md, 2026-12-03), no slower
+/// than one thread, this one being the bottleneck either way.
 const LOCATED_BATCH: usize = 4096;
-const LOCATED_WAITING: usize = 4;
-
-/// Candidate lines closer than this are read again in one `pread` (with what lies between).
-const REREAD_GAP: u64 = 4 << 10;
-/// The most bytes one such read takes.
-const REREAD_MAX: u64 = 64 << 10;
+const LOCATED_BYTES: usize = 128 << 10;
+/// The first half's batches are handed over too once they cover this many bytes of the
+/// file, so the rules run on its candidates while both halves are still being read, not
+/// all at the end (with one batch per half, a serial tail over a 235 MB log of 1 %
+/// candidates). Not the second half's: this thread takes its parts only after the first
+/// half's, and with its channel full of small batches its reader would wait.
+const LOCATED_SPAN: u64 = 4 << 20;
+const LOCATED_WAITING: usize = 2;
 
 /// Where a one-shot read from `start` splits in two: the start of the first line at or
 /// after the middle of what is left. None when the file is too small to gain from it or
@@ -576,110 +617,72 @@ fn hand_out<'a>(
     }
 }
 
-/// What the second half's thread hands over, in file order.
+/// What a half's thread hands over, in file order.
 enum Part {
-    Located(Located),
+    Located(Batch),
     /// A line longer than [`MAX_LINE`]: its first bytes.
     Cut(Vec<u8>),
-    /// The second half could not be read from this offset on.
+    /// The half could not be read from this offset on.
     Failed(std::io::Error, u64),
 }
 
-/// A stretch of whole lines the second half's thread searched: where it starts in the
-/// file, its length and lines, and where its candidate lines are (start in the file,
-/// length), for the first thread to read again (still in the page cache) when it gets
-/// there.
+/// A stretch of whole lines a half's thread searched: where it starts in the file, and
+/// its length, lines and candidate lines (copied), as the matcher takes them.
 #[derive(Debug, Default)]
-struct Located {
+struct Batch {
     at: u64,
-    len: u64,
-    lines: u64,
-    found: Vec<(u64, u32)>,
+    searched: Searched,
 }
 
-impl Located {
+impl Batch {
     /// Adds whole lines read at `at` in the file (`newlines` of them ended, if counted),
-    /// searched by `finder`.
+    /// searched by `finder`: their candidates are copied in.
     fn add(&mut self, finder: &mut LineFinder, at: u64, lines: &[u8], newlines: Option<usize>) {
-        if self.len == 0 {
+        let s = &mut self.searched;
+        if s.len == 0 {
             self.at = at;
         }
+        let offset = at.saturating_sub(self.at);
         finder.find(lines, &mut |start, end| {
-            // A whole line is at most MAX_LINE bytes (longer ones are cut, not searched).
-            let len = u32::try_from(end.saturating_sub(start)).unwrap_or(u32::MAX);
-            self.found.push((at.saturating_add(start as u64), len));
+            s.bytes
+                .extend_from_slice(lines.get(start..end).unwrap_or(&[]));
+            s.found
+                .push((offset.saturating_add(start as u64), s.bytes.len()));
         });
-        self.len = self.len.saturating_add(lines.len() as u64);
-        self.lines = self.lines.saturating_add(lines_in(lines, newlines));
+        s.len = s.len.saturating_add(lines.len() as u64);
+        s.lines = s.lines.saturating_add(lines_in(lines, newlines));
     }
 
     fn is_empty(&self) -> bool {
-        self.len == 0
+        self.searched.len == 0
     }
 
-    /// The batch, to hand over, leaving an empty one: its list trimmed to its length, so a
-    /// batch waiting holds no more than its lines (one buffer's lines can take it well past
-    /// [`LOCATED_BATCH`], and the list's capacity past that again).
-    fn take(&mut self) -> Located {
+    /// Whether it is time to hand it over.
+    fn full(&self, span: u64) -> bool {
+        let s = &self.searched;
+        s.found.len() >= LOCATED_BATCH || s.bytes.len() >= LOCATED_BYTES || s.len >= span
+    }
+
+    /// The batch, to hand over, leaving an empty one: its lists trimmed to their lengths,
+    /// so a batch waiting holds no more than its lines (one buffer's lines can take it well
+    /// past [`LOCATED_BATCH`], and the lists' capacities past that again).
+    fn take(&mut self) -> Batch {
         let mut batch = std::mem::take(self);
-        batch.found.shrink_to_fit();
+        batch.searched.found.shrink_to_fit();
+        batch.searched.bytes.shrink_to_fit();
         batch
     }
 }
 
-/// Reads the candidate lines `located` names again and hands them out through `each`:
-/// nearby lines in one read through `scratch`, about [`REREAD_MAX`] bytes of lines per
-/// piece (under twice that; `into`'s allocations reused), the stretch's length and lines on the last piece
-/// (the others carry none: their lines' starts are all from the stretch's start). A file
-/// that shrank under the read (a copytruncate) is an error: the lines it had are gone.
-fn reread(
-    file: &File,
-    located: &Located,
-    into: &mut Searched,
-    scratch: &mut Vec<u8>,
-    each: &mut dyn FnMut(OneShot),
-) -> std::io::Result<()> {
-    into.len = 0;
-    into.lines = 0;
-    into.found.clear();
-    into.bytes.clear();
-    let mut rest = located.found.as_slice();
-    while let Some(&(from, first_len)) = rest.first() {
-        let mut to = from.saturating_add(u64::from(first_len));
-        let mut n = 1;
-        for &(s, l) in rest.get(1..).unwrap_or(&[]) {
-            let end = s.saturating_add(u64::from(l));
-            if s > to.saturating_add(REREAD_GAP) || end.saturating_sub(from) > REREAD_MAX {
-                break;
-            }
-            to = end;
-            n += 1;
-        }
-        scratch.resize(usize::try_from(to.saturating_sub(from)).unwrap_or(0), 0);
-        file.read_exact_at(scratch, from)?;
-        let (run, after) = rest.split_at(n.min(rest.len()));
-        for &(s, l) in run {
-            let i = usize::try_from(s.saturating_sub(from)).unwrap_or(0);
-            let line = scratch.get(i..i.saturating_add(l as usize)).unwrap_or(&[]);
-            into.bytes.extend_from_slice(line);
-            into.found
-                .push((s.saturating_sub(located.at), into.bytes.len()));
-        }
-        rest = after;
-        if into.bytes.len() as u64 >= REREAD_MAX && !rest.is_empty() {
-            each(OneShot::Searched(into));
-            into.found.clear();
-            into.bytes.clear();
-        }
-    }
-    into.len = located.len;
-    into.lines = located.lines;
-    each(OneShot::Searched(into));
-    Ok(())
-}
-
-/// [`Follower::read_whole`] as two halves: `[start, mid)` on this thread, `[mid, end)`
-/// searched on another, handed out after the first. Returns where the read stopped.
+/// [`Follower::read_whole`] as two halves, `[start, mid)` and `[mid, end)`, each read and
+/// searched on a thread of its own; this one takes their candidate lines in file order
+/// and hands them out. Both readers do the same work (the kernel's copy,
+/// the newline count, the literal search), so the two cores stay busy until both halves
+/// are done; the rules, which run only on candidates, run here between them. Where this
+/// thread read the first half itself, it took a third longer than the other (it also ran
+/// the rules over both halves: 55-67 ms against 30-39 ms, `perf sched`, docs/performance.md
+/// 2026-12-03, seventh session) and the second core idled for that long. Returns where the
+/// read stopped.
 fn read_halves(
     file: &File,
     start: u64,
@@ -688,93 +691,96 @@ fn read_halves(
     waiting: usize,
     each: &mut dyn FnMut(OneShot),
 ) -> Result<u64, (std::io::Error, u64)> {
-    let (tx, rx) = mpsc::sync_channel::<Part>(waiting);
-    // Set when this thread stops taking parts (the first half failed): the other stops.
+    let mut second_finder = finder.clone();
+    let (tx1, rx1) = mpsc::sync_channel::<Part>(waiting);
+    let (tx2, rx2) = mpsc::sync_channel::<Part>(waiting);
+    // Set when this thread stops taking parts (a half failed, the file shrank): the
+    // readers stop.
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (finder, stop_asked) = (&mut finder, &stop);
-        // The sender moves to the thread: the parts end when it does.
+        let stop_asked = &stop;
+        // Each sender moves to its thread: a half's parts end when its reader does.
+        let (f1, f2) = (&mut finder, &mut second_finder);
+        let first = std::thread::Builder::new()
+            .name("read-first-half".into())
+            .spawn_scoped(scope, move || {
+                search_part(file, (start, mid, LOCATED_SPAN), f1, &tx1, stop_asked)
+            });
         let second = std::thread::Builder::new()
             .name("read-second-half".into())
             .spawn_scoped(scope, move || {
-                search_second_half(file, mid, finder, &tx, stop_asked)
+                search_part(file, (mid, u64::MAX, u64::MAX), f2, &tx2, stop_asked)
             });
-        let Ok(second) = second else {
-            // No thread to be had (a node out of pids): one thread reads it all.
+        let (Ok(first), Ok(second)) = (first, second) else {
+            // No thread to be had (a node out of pids): this one reads it all, the readers
+            // that did start stop at their next buffer (or send).
+            stop.store(true, Ordering::Relaxed);
+            drop((rx1, rx2));
             return read_out(file, start, u64::MAX, each).map(|n| start.saturating_add(n));
         };
-        let first = read_out(file, start, mid, each);
-        let outcome = match first {
+        let outcome = match take_half(start, &rx1, first, each) {
             Err(e) => Err(e),
-            // The file shrank under the read (truncated): the second half is gone.
-            Ok(n) if n < mid.saturating_sub(start) => Ok(start.saturating_add(n)),
-            Ok(_) => match take_parts(file, mid, &rx, each) {
-                Err(e) => Err(e),
-                Ok(Parts::Truncated(at)) => Ok(at),
-                // The parts ended: the thread has returned (joining cannot wait on a send;
-                // when take_parts returns early it could, so there is no join there).
-                Ok(Parts::All(end)) => second.join().map_err(|_| {
-                    // It panicked (a bug): what it did not hand over was not read, and the
-                    // read says so rather than report the file read whole.
-                    (
-                        std::io::Error::other("the second half's reader stopped"),
-                        end,
-                    )
-                }),
-            },
+            // The file shrank under the first half's read (truncated in place, a
+            // copytruncate): the second half is gone.
+            Ok(end) if end < mid => Ok(end),
+            Ok(_) => take_half(mid, &rx2, second, each),
         };
         stop.store(true, Ordering::Relaxed);
-        drop(rx);
+        drop((rx1, rx2));
         outcome
     })
 }
 
-/// How the second half's parts ended.
-enum Parts {
-    /// All handed out, the last ending here.
-    All(u64),
-    /// The file was truncated in place here since the other thread read it (a copytruncate):
-    /// the read ends there, as one thread's does.
-    Truncated(u64),
+/// Takes a half's parts ([`take_parts`]) and, when they have all come, the reader's end
+/// (where it stopped reading).
+fn take_half(
+    from: u64,
+    rx: &mpsc::Receiver<Part>,
+    reader: std::thread::ScopedJoinHandle<'_, u64>,
+    each: &mut dyn FnMut(OneShot),
+) -> Result<u64, (std::io::Error, u64)> {
+    let end = take_parts(from, rx, each)?;
+    // The parts ended: the thread has returned (joining cannot wait on a send; when
+    // take_parts returns early it could, so there is no join there).
+    reader.join().map_err(|_| {
+        // It panicked (a bug): what it did not hand over was not read, and the read says
+        // so rather than report the file read whole.
+        (std::io::Error::other("a half's reader stopped"), end)
+    })
 }
 
-/// Hands out the second half's parts (from `mid` on) in file order, reading their
-/// candidate lines again.
+/// Hands out a half's parts (from `from` on) in file order.
 fn take_parts(
-    file: &File,
-    mid: u64,
+    from: u64,
     rx: &mpsc::Receiver<Part>,
     each: &mut dyn FnMut(OneShot),
-) -> Result<Parts, (std::io::Error, u64)> {
-    let (mut searched, mut scratch) = (Searched::default(), Vec::new());
-    let mut end = mid;
+) -> Result<u64, (std::io::Error, u64)> {
+    let mut end = from;
     for part in rx.iter() {
         match part {
-            Part::Located(l) => match reread(file, &l, &mut searched, &mut scratch, each) {
-                Ok(()) => end = l.at.saturating_add(l.len),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Ok(Parts::Truncated(l.at));
-                }
-                Err(e) => return Err((e, l.at)),
-            },
+            Part::Located(b) => {
+                each(OneShot::Searched(&b.searched));
+                end = b.at.saturating_add(b.searched.len);
+            }
             Part::Cut(l) => each(OneShot::Piece(Piece::Cut(&l))),
             Part::Failed(e, at) => return Err((e, at)),
         }
     }
-    Ok(Parts::All(end))
+    Ok(end)
 }
 
-/// The second half's thread: reads from `mid` to the end of the file with [`read_lines`],
-/// searches its lines with `finder` and sends the candidates in batches. Returns where it
-/// stopped reading.
-fn search_second_half(
+/// A half's thread: reads from `from` to `until` (or the end of the file) with
+/// [`read_lines`], searches its lines with `finder` and sends the candidates in batches
+/// ([`Batch::full`]: [`LOCATED_BATCH`] lines, [`LOCATED_BYTES`] bytes of them, or covering
+/// `span` bytes of the file). Returns where it stopped reading.
+fn search_part(
     file: &File,
-    mid: u64,
+    (from, until, span): (u64, u64, u64),
     finder: &mut LineFinder,
     tx: &mpsc::SyncSender<Part>,
     stop: &AtomicBool,
 ) -> u64 {
-    let mut batch = Located::default();
+    let mut batch = Batch::default();
     // A send fails only when the first thread has stopped taking parts: stop too.
     let send = |part: Part| match tx.send(part) {
         Ok(()) => ControlFlow::Continue(()),
@@ -782,8 +788,8 @@ fn search_second_half(
     };
     let read = read_lines(
         file,
-        mid,
-        u64::MAX,
+        from,
+        until,
         Vec::new(),
         None,
         Some(stop),
@@ -794,7 +800,7 @@ fn search_second_half(
                     _ => None,
                 };
                 batch.add(finder, at, x, counted);
-                if batch.found.len() >= LOCATED_BATCH {
+                if batch.full(span) {
                     return send(Part::Located(batch.take()));
                 }
                 ControlFlow::Continue(())
@@ -808,7 +814,7 @@ fn search_second_half(
         },
     );
     let (end, failed) = match read {
-        Ok(n) => (mid.saturating_add(n), None),
+        Ok(n) => (from.saturating_add(n), None),
         Err((e, at)) => (at, Some(e)),
     };
     if !batch.is_empty() {
@@ -1208,7 +1214,7 @@ mod tests {
 
     /// Reads `name` as two halves (`waiting` parts at most between the threads) and checks
     /// it hands out what one thread did (`want`), at least `searched` pieces of it searched
-    /// by the second thread, and reads the file to its end.
+    /// by the halves' threads, and reads the file to its end.
     fn reads_alike_split(
         fs: &RealFs,
         name: &str,
@@ -1219,11 +1225,7 @@ mod tests {
     ) {
         let (mut two, _) = Follower::new(fs, name, TimeFormat::None, true);
         let got = candidates_of(&mut two, Some(finder()), 1, waiting, &mut finder());
-        assert!(
-            got.3 >= searched,
-            "searched on the second thread: {}",
-            got.3
-        );
+        assert!(got.3 >= searched, "searched by the halves: {}", got.3);
         assert_eq!(
             (&got.0, got.1, got.2),
             (&want.0, want.1, want.2),
@@ -1261,81 +1263,64 @@ mod tests {
         let want = candidates_of(&mut one, None, u64::MAX, 4, &mut finder());
         assert_eq!((want.0.len(), want.1), (40000, 40000));
         for waiting in [0, 1, 8] {
-            // Several pieces searched by the second thread (a batch is read again in two).
+            // Several batches of each half.
             reads_alike_split(&fs, "dense.log", &finder, waiting, &want, 5);
         }
     }
 
     #[test]
-    fn candidate_lines_are_read_again_in_pieces_and_a_shrunk_file_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("x.log"), b"one\ntwo\nthree\n").unwrap();
-        let file = File::open(dir.path().join("x.log")).unwrap();
-        let mut located = Located {
-            at: 4,
-            len: 10,
-            lines: 2,
-            found: vec![(4, 3), (8, 5)],
-        };
-        let (mut into, mut scratch) = (Searched::default(), Vec::new());
-        let mut got = Vec::new();
-        let mut take = |p: OneShot| {
-            if let OneShot::Searched(s) = p {
-                got.push((
-                    s.len,
-                    s.lines,
-                    s.found().map(|(a, l)| (a, l.to_vec())).collect::<Vec<_>>(),
-                ));
-            }
-        };
-        reread(&file, &located, &mut into, &mut scratch, &mut take).unwrap();
-        assert_eq!(
-            got,
-            vec![(10, 2, vec![(0, b"two".to_vec()), (4, b"three".to_vec())])]
+    fn a_batch_holds_its_candidate_lines_and_is_full_at_its_bounds() {
+        use node_doctor_core::finding::Severity;
+        use node_doctor_core::rules::{Matcher, RuleSet, RuleSpec};
+        let set = std::sync::Arc::new(
+            RuleSet::compile(vec![RuleSpec::event(
+                "oom",
+                "OOMKilling",
+                r"Killed process \d+",
+                Severity::Warning,
+            )])
+            .unwrap(),
         );
-        // Truncated in place (copytruncate) after the second thread read it.
-        located.found.push((20, 4));
-        assert!(reread(&file, &located, &mut into, &mut scratch, &mut |_| {}).is_err());
-        // Past REREAD_MAX bytes of lines, several pieces: the lines in order, the stretch's
-        // length and lines on the last one only.
-        let mut text = Vec::new();
-        let mut many = Located::default();
-        for i in 0..20000 {
-            let line = format!("Killed process {i}");
-            many.found.push((text.len() as u64, line.len() as u32));
-            text.extend_from_slice(line.as_bytes());
-            text.push(b'\n');
+        let mut finder = Matcher::new(&set).line_finder().expect("a finder");
+        let mut batch = Batch::default();
+        // Two buffers' lines, read at 100 and 125 in the file: positions from the first.
+        batch.add(&mut finder, 100, b"one\nKilled process 7\ntwo\n", Some(3));
+        batch.add(&mut finder, 125, b"Killed process 8\nthree", None);
+        assert_eq!(batch.at, 100);
+        let s = &batch.searched;
+        assert_eq!((s.len, s.lines), (47, 5));
+        let found: Vec<(u64, Vec<u8>)> = s.found().map(|(a, l)| (a, l.to_vec())).collect();
+        assert_eq!(
+            found,
+            vec![
+                (4, b"Killed process 7".to_vec()),
+                (25, b"Killed process 8".to_vec())
+            ]
+        );
+        assert!(!batch.full(u64::MAX));
+        // Full by the bytes of file it covers (the first half's span), by its lines' bytes
+        // and by their number.
+        assert!(batch.full(47));
+        let long = format!("Killed process 9 {}\n", "x".repeat(MAX_LINE - 20));
+        let mut n = 0;
+        while !batch.full(u64::MAX) {
+            batch.add(
+                &mut finder,
+                200 + n * long.len() as u64,
+                long.as_bytes(),
+                None,
+            );
+            n += 1;
         }
-        (many.len, many.lines) = (text.len() as u64, 20000);
-        std::fs::write(dir.path().join("many.log"), &text).unwrap();
-        let file = File::open(dir.path().join("many.log")).unwrap();
-        let mut pieces = Vec::new();
-        reread(&file, &many, &mut into, &mut scratch, &mut |p| {
-            if let OneShot::Searched(s) = p {
-                pieces.push((
-                    s.len,
-                    s.lines,
-                    s.found().map(|(a, l)| (a, l.to_vec())).collect::<Vec<_>>(),
-                ));
-            }
-        })
-        .unwrap();
-        assert!(pieces.len() > 1);
-        assert_eq!(
-            pieces.last().map(|p| (p.0, p.1)),
-            Some((text.len() as u64, 20000))
-        );
-        assert!(
-            pieces[..pieces.len() - 1]
-                .iter()
-                .all(|p| p.0 == 0 && p.1 == 0)
-        );
-        let lines: Vec<(u64, Vec<u8>)> = pieces.into_iter().flat_map(|p| p.2).collect();
-        assert_eq!(lines.len(), 20000);
-        assert_eq!(
-            lines[19999],
-            (many.found[19999].0, b"Killed process 19999".to_vec())
-        );
+        assert!(batch.searched.bytes.len() >= LOCATED_BYTES);
+        assert!(n as usize <= LOCATED_BYTES / (MAX_LINE - 10) + 1, "{n}");
+        let taken = batch.take();
+        assert!(batch.is_empty() && batch.searched.found.is_empty());
+        assert_eq!(taken.searched.found.len(), 2 + n as usize);
+        let mut many = Batch::default();
+        let short = "Killed process 1\n".repeat(LOCATED_BATCH);
+        many.add(&mut finder, 0, short.as_bytes(), None);
+        assert!(many.full(u64::MAX) && many.searched.bytes.len() < LOCATED_BYTES);
     }
 
     /// Whether `fd` becomes readable within a generous bound (not a timing assertion: a
