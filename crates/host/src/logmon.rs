@@ -108,17 +108,34 @@ impl Extractor {
         })
     }
 
-    fn message<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
+    /// Where the message is in `line`.
+    fn message(&self, line: &[u8]) -> Option<std::ops::Range<usize>> {
         match self {
             Extractor::Prefix(re) => {
                 let end = re.search_half(&regex_automata::Input::new(line))?.offset();
-                line.get(end..)
+                Some(end..line.len())
             }
             Extractor::Captures(re) => {
                 let c = re.captures(line)?;
-                Some(c.get(1).or(c.get(0))?.as_bytes())
+                Some(c.get(1).or(c.get(0))?.range())
             }
         }
+    }
+
+    /// Cuts `text` to its message, in place when the message starts and ends on characters
+    /// (always, but for a pattern that splits one: then a lossy copy): no second copy and
+    /// UTF-8 check per candidate line. False when the line holds no message.
+    fn cut_to_message(&self, text: &mut String) -> bool {
+        let Some(m) = self.message(text.as_bytes()) else {
+            return false;
+        };
+        if text.is_char_boundary(m.start) && text.is_char_boundary(m.end) {
+            text.truncate(m.end);
+            text.drain(..m.start);
+        } else {
+            *text = String::from_utf8_lossy(text.as_bytes().get(m).unwrap_or(&[])).into_owned();
+        }
+        true
     }
 }
 
@@ -490,25 +507,15 @@ impl Monitor {
                 // extractor does not match is no message), too old for --since: none.
                 let mut decode = |line: &[u8]| -> Option<LogRecord> {
                     let mut r = file::decode(line, false, format, now);
-                    if let Some(x) = extract.as_ref() {
-                        let text = x.message(r.text.as_bytes())?;
-                        // The message is a part of the line's text: cut to it in place
-                        // when it starts and ends on characters (always, but for a pattern
-                        // that splits one), no second copy and UTF-8 check per candidate.
-                        let start =
-                            (text.as_ptr() as usize).saturating_sub(r.text.as_ptr() as usize);
-                        let end = start.saturating_add(text.len());
-                        if r.text.is_char_boundary(start) && r.text.is_char_boundary(end) {
-                            r.text.truncate(end);
-                            r.text.drain(..start);
-                        } else {
-                            r.text = String::from_utf8_lossy(text).into_owned();
-                        }
+                    if let Some(x) = extract.as_ref()
+                        && !x.cut_to_message(&mut r.text)
+                    {
+                        return None;
                     }
                     (!old(&r)).then_some(r)
                 };
-                // One-shot: the matcher's search, for a second thread to search the second
-                // half of a large file with (`read_whole`).
+                // One-shot: the matcher's search, for the threads that read the halves of a
+                // large file to search them with (`read_whole`).
                 let finder = if follow {
                     None
                 } else {
@@ -761,8 +768,8 @@ mod tests {
             );
             for line in lines {
                 assert_eq!(
-                    prefix.message(line),
-                    whole.message(line),
+                    prefix.message(line).map(|m| &line[m]),
+                    whole.message(line).map(|m| &line[m]),
                     "{pattern} on {:?}",
                     String::from_utf8_lossy(line)
                 );
@@ -772,8 +779,20 @@ mod tests {
             Extractor::new(r"kernel: \[.*\] (.*)")
                 .unwrap()
                 .message(b"kernel: [1.0] a] b] c"),
-            Some(&b"c"[..]),
+            Some(20..21),
             "greedy, as NPD's RE2: the last \"] \""
         );
+        // The record's text cut to its message: in place, or past a split character as a
+        // lossy copy; a line with no message is refused.
+        let x = Extractor::new(r"kernel: \[.*\] (.*)").unwrap();
+        let mut t = "Nov 22 node kernel: [1.0] Buffer I/O error, café".to_string();
+        assert!(x.cut_to_message(&mut t));
+        assert_eq!(t, "Buffer I/O error, café");
+        let mut t = "no kernel prefix".to_string();
+        assert!(!x.cut_to_message(&mut t));
+        let split = Extractor::new(r"^.(.*)").unwrap();
+        let mut t = "é then".to_string();
+        assert!(split.cut_to_message(&mut t));
+        assert_eq!(t, "\u{fffd} then");
     }
 }

@@ -551,7 +551,10 @@ impl Search {
         }
         Some(Search {
             find: literal_find(&self.literals, sample),
-            ..self.clone()
+            literals: self.literals.clone(),
+            scan: self.scan.clone(),
+            scan_rules: self.scan_rules.clone(),
+            always: self.always.clone(),
         })
     }
 }
@@ -560,11 +563,12 @@ impl Search {
 /// literals), each cut to the window [`prefilter::window_in`] picks by `sample` (by byte
 /// ranks when it is empty).
 fn literal_find(lits: &[Vec<u8>], sample: &[u8]) -> Find {
+    let seen = prefilter::Seen::of(lits, sample);
     // Dedup, and drop literals that contain another one: finding the shorter finds
     // every line the longer one would.
     let mut lits: Vec<Vec<u8>> = lits
         .iter()
-        .map(|l| prefilter::window_in(l, sample))
+        .map(|l| prefilter::window_in(l, &seen))
         .collect();
     lits.sort_by_key(Vec::len);
     lits.dedup();
@@ -1035,8 +1039,8 @@ impl Matcher {
     }
 
     /// A finder of this matcher's candidate lines for another thread to run over a part of
-    /// a file while this one reads the part before it; [`Matcher::feed_searched`] then
-    /// applies what it found, in order. None when that would not help or not be right:
+    /// a file (each half of a large one is read and searched on a thread of its own);
+    /// [`Matcher::feed_searched`] then applies what it found, in order. None when that would not help or not be right:
     /// multi-line rules need the lines before a candidate (which the finder does not keep),
     /// and where every line is a candidate (a rule without a filter) the finder would only
     /// copy the file.
@@ -1056,8 +1060,7 @@ impl Matcher {
     /// newline) that a [`LineFinder`] of this matcher searched: `found` are its candidate
     /// lines, each with where it starts in those bytes, in order. The same hits, counts and
     /// positions as [`Matcher::feed_counted`] over those bytes (a matcher with multi-line
-    /// rules has no finder). A stretch's candidates may come in several calls, all but the
-    /// last with `len` and `lines` 0 (their starts are all from the stretch's start).
+    /// rules has no finder).
     pub fn feed_searched<'a>(
         &mut self,
         len: u64,
@@ -1874,6 +1877,61 @@ mod tests {
         let exact = "x".repeat(SAMPLE_CHARS);
         assert_eq!(sample_of(&exact), exact);
         assert_eq!(sample_of(&format!("{exact}yz")), exact);
+    }
+
+    #[test]
+    fn a_search_tuned_by_a_sample_finds_the_same_lines_and_hits() {
+        let s = set(vec![
+            RuleSpec::event("ext4", "Ext4Error", r"EXT4-fs error .*", Severity::Warning),
+            RuleSpec::event(
+                "oom",
+                "OOMKilling",
+                r"Killed process \d+",
+                Severity::Warning,
+            ),
+        ]);
+        let mut log = String::new();
+        for i in 0..300 {
+            log.push_str(&match i % 20 {
+                0 => format!("kernel: [{i}.0] EXT4-fs error (device sda1): bad block {i}\n"),
+                7 => format!("kernel: [{i}.0] Killed process {i} (java)\n"),
+                // EXT4 on every other line: the ranks' fingerprint of `EXT4-fs error `.
+                _ => format!("kernel: [{i}.0] EXT4-fs (sda{i}): mounted filesystem\n"),
+            });
+        }
+        let lines_of = |m: &Matcher| {
+            let mut found = Vec::new();
+            let mut f = m.line_finder().expect("literal rules: a finder");
+            f.find(log.as_bytes(), &mut |a, b| found.push((a, b)));
+            found
+        };
+        let mut plain = Matcher::new(&s);
+        let mut tuned = Matcher::new(&s);
+        tuned.tune(log.as_bytes().get(..4096).unwrap());
+        assert_eq!(tuned.search_mode(), "literals");
+        // Cut elsewhere than by the ranks alone: `EXT4` is all over the sample.
+        assert!(
+            tuned.searcher.search.literals.len() == plain.searcher.search.literals.len()
+                && format!("{:?}", tuned.searcher.search.find)
+                    != format!("{:?}", plain.searcher.search.find)
+        );
+        let (a, b) = (lines_of(&plain), lines_of(&tuned));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 30);
+        let decode = &mut |l: &[u8]| Some(LogRecord::text(String::from_utf8_lossy(l).into_owned()));
+        let mut hits = |m: &mut Matcher| -> Vec<(usize, String)> {
+            m.feed_lines(log.as_bytes(), decode)
+                .into_iter()
+                .map(|h| (h.rule, h.line))
+                .collect()
+        };
+        let (hp, ht) = (hits(&mut plain), hits(&mut tuned));
+        assert_eq!(hp.len(), 30);
+        assert_eq!(hp, ht);
+        // An empty sample leaves the search alone.
+        let mut same = Matcher::new(&s);
+        same.tune(b"");
+        assert_eq!(lines_of(&same), a);
     }
 
     #[test]

@@ -207,37 +207,95 @@ fn rank(b: u8) -> u32 {
 /// verify at nearly every word of every line.
 ///
 /// Rarest in `sample`, a stretch of the text to search (a few KiB of the log about to be
-/// read), when there is one: ties, and an empty sample, go to the rarer bytes of log text
-/// in general by [`rank`]. Those ranks are a guess a log can prove wrong — one where
+/// read), when there is one, and then the suffix may be as short as 8 bytes if the sample
+/// holds it less often than every longer one; ties, and an empty sample, go to the rarer
+/// bytes of log text in general by [`rank`]. The counts come from one pass over the sample
+/// for all the literals ([`Seen`]). Those ranks are a guess a log can prove wrong — one where
 /// `EXT4-fs (sda1): mounted` is every twentieth line sends a search for `EXT4-fs error `
 /// from `EXT4` to verify on each of them, 100000 times over 2M lines (docs/performance.md,
 /// 2026-12-03, seventh session), where `fs e` occurs only in the lines that match.
-pub(super) fn window_in(lit: &[u8], sample: &[u8]) -> Vec<u8> {
+pub(super) fn window_in(lit: &[u8], seen: &Seen) -> Vec<u8> {
     const FP: usize = 4;
     // Without a sample a suffix keeps 12 bytes, to stay selective; a sample can show a
     // shorter one (8 bytes or more) to be rarer, and only then is it taken.
     const KEEP: usize = 12;
     const KEEP_SEEN: usize = 8;
     let last = |keep: usize| lit.len().saturating_sub(keep.max(FP).min(lit.len()));
-    let rarity = |s: usize| -> u32 {
-        lit.get(s..s.saturating_add(FP))
-            .map_or(u32::MAX, |w| w.iter().map(|&b| rank(b)).sum())
-    };
-    let seen = |s: usize| -> usize {
-        match lit.get(s..s.saturating_add(FP)) {
-            Some(w) if !sample.is_empty() => memchr::memmem::find_iter(sample, w).count(),
-            _ => 0,
-        }
-    };
-    let reach = if sample.is_empty() {
-        last(KEEP)
-    } else {
+    let window = |s: usize| lit.get(s..s.saturating_add(FP));
+    let rarity =
+        |s: usize| -> u32 { window(s).map_or(u32::MAX, |w| w.iter().map(|&b| rank(b)).sum()) };
+    let count = |s: usize| window(s).map_or(0, |w| seen.count(w));
+    let reach = if seen.sampled {
         last(KEEP_SEEN)
+    } else {
+        last(KEEP)
     };
     let best = (0..=reach)
-        .min_by_key(|&s| (seen(s), s > last(KEEP), rarity(s), s))
+        .min_by_key(|&s| (count(s), s > last(KEEP), rarity(s), s))
         .unwrap_or(0);
     lit.get(best..).unwrap_or(lit).to_vec()
+}
+
+/// How often each 4-byte window of some literals occurs in a sample of the text: one pass
+/// over the sample whatever the number of literals (a count per window and literal was 8 %
+/// of a one-shot run of the default pack over 200000 lines).
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    /// Whether there was a sample (else every count is 0 and the ranks decide).
+    sampled: bool,
+    /// The windows (as little-endian u32), sorted, with their counts.
+    counts: Vec<(u32, usize)>,
+}
+
+impl Seen {
+    pub(super) fn of(lits: &[Vec<u8>], sample: &[u8]) -> Seen {
+        if sample.is_empty() {
+            return Seen::default();
+        }
+        let mut keys: Vec<u32> = lits.iter().flat_map(|l| l.windows(4).map(key)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // Most sample positions start with 2 bytes no window starts with: a table of those
+        // skips the search for them.
+        let mut first2 = vec![false; 1 << 16];
+        for k in &keys {
+            if let Some(f) = first2.get_mut((k & 0xffff) as usize) {
+                *f = true;
+            }
+        }
+        let mut counts: Vec<(u32, usize)> = keys.into_iter().map(|k| (k, 0)).collect();
+        for w in sample.windows(4) {
+            let k = key(w);
+            if first2.get((k & 0xffff) as usize).copied().unwrap_or(false)
+                && let Ok(i) = counts.binary_search_by_key(&k, |c| c.0)
+                && let Some(c) = counts.get_mut(i)
+            {
+                c.1 = c.1.saturating_add(1);
+            }
+        }
+        Seen {
+            sampled: true,
+            counts,
+        }
+    }
+
+    fn count(&self, w: &[u8]) -> usize {
+        let k = key(w);
+        self.counts
+            .binary_search_by_key(&k, |c| c.0)
+            .ok()
+            .and_then(|i| self.counts.get(i))
+            .map_or(0, |c| c.1)
+    }
+}
+
+/// A 4-byte window as a number (shorter: zero-padded).
+fn key(w: &[u8]) -> u32 {
+    let mut b = [0u8; 4];
+    for (d, s) in b.iter_mut().zip(w) {
+        *d = *s;
+    }
+    u32::from_le_bytes(b)
 }
 
 /// Whether `h` can match a newline (then a match may span lines).
@@ -326,7 +384,11 @@ mod tests {
     }
 
     fn window_in_ranks(lit: &[u8]) -> Vec<u8> {
-        window_in(lit, &[])
+        window_in(lit, &Seen::default())
+    }
+
+    fn window_by(lit: &[u8], sample: &[u8]) -> Vec<u8> {
+        window_in(lit, &Seen::of(&[lit.to_vec()], sample))
     }
 
     #[test]
@@ -374,12 +436,12 @@ mod tests {
             );
         }
         sample.extend_from_slice(b"kernel: [9.0] EXT4-fs error (device sda1): bad block\n");
-        let w = window_in(b"EXT4-fs error ", &sample);
+        let w = window_by(b"EXT4-fs error ", &sample);
         assert_eq!(w, b"fs error ".to_vec());
         assert_eq!(memchr::memmem::find_iter(&sample, &w[..4]).count(), 1);
         // Where the sample has none of the windows, the ranks decide, as without one.
         assert_eq!(
-            window_in(b"EXT4-fs error ", b"nothing like it\n"),
+            window_by(b"EXT4-fs error ", b"nothing like it\n"),
             window_in_ranks(b"EXT4-fs error ")
         );
     }

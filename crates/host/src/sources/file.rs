@@ -60,7 +60,7 @@ pub enum Piece<'a> {
 }
 
 /// What a one-shot read ([`Follower::read_whole`]) hands out: pieces, and with a finder,
-/// whole lines a [`LineFinder`] searched on another thread (their length, their count and
+/// whole lines a [`LineFinder`] searched on a reader thread (their length, their count and
 /// the candidate lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OneShot<'a> {
@@ -468,15 +468,15 @@ const WHOLE_BUF: usize = 64 << 10;
 
 /// A one-shot read's sample for the matcher ([`Follower::sample`]): 4 stretches of 16 KiB
 /// (some 600 lines of a kernel log), over files of 1 MiB or more. Choosing the search's
-/// windows by it takes some 0.3 ms (60-odd 4-byte counts over 64 KiB); over a 235 MB log
-/// whose lines the default ranks misjudge, it saved a third of the search
-/// (docs/performance.md, 2026-12-03, seventh session).
+/// windows by it is one pass over the 64 KiB for all the literals; over a 235 MB log whose
+/// lines the default ranks misjudge, it saved a third of the search (docs/performance.md,
+/// 2026-12-03, seventh session).
 const SAMPLE_PARTS: usize = 4;
 const SAMPLE_PART: usize = 16 << 10;
 const SAMPLE_MIN: u64 = 1 << 20;
 
-/// Below this many bytes to read, a one-shot read stays on one thread: a second costs some
-/// 100 µs to start, which a few MiB of reading do not repay.
+/// Below this many bytes to read, a one-shot read stays on one thread: the two readers cost
+/// some 100 µs each to start, which a few MiB of reading do not repay.
 const SPLIT_MIN: u64 = 8 << 20;
 
 /// Candidate lines a half's thread gathers before it hands them over, and how many parts
@@ -485,13 +485,16 @@ const SPLIT_MIN: u64 = 8 << 20;
 /// line or two (6600 of them over a 235 MB log of 1 % candidates, most of the rules'
 /// share, docs/performance.md 2026-12-03, seventh session). A batch is handed over once
 /// it holds [`LOCATED_BATCH`] lines or [`LOCATED_BYTES`] bytes of them, checked after each
-/// buffer's lines, so it holds at most that plus one buffer's lines (trimmed when handed
-/// over, [`Batch::take`]): with the parts waiting, the ones being sent, handed out and
-/// built, under 2 MiB whatever the file (a file of nothing but short candidate lines is
-/// the worst: 16 bytes of position per line), a few KiB for a log of the usual 1 % of
-/// candidates. More candidates than that make the threads wait for this one: measured on
-/// a file where every line is a candidate (docs/performance.md, 2026-12-03), no slower
-/// than one thread, this one being the bottleneck either way.
+/// buffer's lines, so it holds at most that plus one buffer's lines (64 KiB: up to 13000
+/// lines of 5 bytes, the shortest a literal of 4 bytes finds; trimmed when handed over,
+/// [`Batch::take`]). Some seven batches are alive at once (two waiting per half, one being
+/// sent, built or handed out): a few KiB for a log of the usual 1 % of candidates, about
+/// 3 MiB for the worst, a file of nothing but 5-byte candidate lines (16 bytes of position
+/// each), whatever the file's size. Measured on a 134 MB file of nothing but 53-byte
+/// candidate lines: 10.3 MiB peak RSS for the whole run, as when batches held positions
+/// only (docs/performance.md, 2026-12-03, seventh session). More candidates than that make the threads wait for this
+/// one: measured on a file where every line is a candidate (docs/performance.md,
+/// 2026-12-03), no slower than one thread, this one being the bottleneck either way.
 const LOCATED_BATCH: usize = 4096;
 const LOCATED_BYTES: usize = 128 << 10;
 /// The first half's batches are handed over too once they cover this many bytes of the
@@ -619,7 +622,7 @@ fn hand_out<'a>(
 
 /// What a half's thread hands over, in file order.
 enum Part {
-    Located(Batch),
+    Batch(Batch),
     /// A line longer than [`MAX_LINE`]: its first bytes.
     Cut(Vec<u8>),
     /// The half could not be read from this offset on.
@@ -642,6 +645,15 @@ impl Batch {
         if s.len == 0 {
             self.at = at;
         }
+        if s.bytes.capacity() == 0 {
+            // Room for a full batch and the buffer that can take it past full, at once: no
+            // doubling copies as it fills, and the pages of the room not written are never
+            // resident.
+            s.bytes
+                .reserve_exact(LOCATED_BYTES.saturating_add(WHOLE_BUF));
+            s.found
+                .reserve_exact(LOCATED_BATCH.saturating_add(WHOLE_BUF / 5));
+        }
         let offset = at.saturating_sub(self.at);
         finder.find(lines, &mut |start, end| {
             s.bytes
@@ -663,14 +675,10 @@ impl Batch {
         s.found.len() >= LOCATED_BATCH || s.bytes.len() >= LOCATED_BYTES || s.len >= span
     }
 
-    /// The batch, to hand over, leaving an empty one: its lists trimmed to their lengths,
-    /// so a batch waiting holds no more than its lines (one buffer's lines can take it well
-    /// past [`LOCATED_BATCH`], and the lists' capacities past that again).
+    /// The batch, to hand over, leaving an empty one. Its lists are not trimmed: what they
+    /// reserved and did not write is address space, not memory.
     fn take(&mut self) -> Batch {
-        let mut batch = std::mem::take(self);
-        batch.searched.found.shrink_to_fit();
-        batch.searched.bytes.shrink_to_fit();
-        batch
+        std::mem::take(self)
     }
 }
 
@@ -699,6 +707,9 @@ fn read_halves(
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let stop_asked = &stop;
+        // However this thread leaves (an error, a panic in `each`), the readers stop at
+        // their next buffer rather than read the rest of their half for nobody.
+        let _stop_on_leaving = StopOnDrop(stop_asked);
         // Each sender moves to its thread: a half's parts end when its reader does.
         let (f1, f2) = (&mut finder, &mut second_finder);
         let first = std::thread::Builder::new()
@@ -711,24 +722,49 @@ fn read_halves(
             .spawn_scoped(scope, move || {
                 search_part(file, (mid, u64::MAX, u64::MAX), f2, &tx2, stop_asked)
             });
-        let (Ok(first), Ok(second)) = (first, second) else {
-            // No thread to be had (a node out of pids): this one reads it all, the readers
-            // that did start stop at their next buffer (or send).
-            stop.store(true, Ordering::Relaxed);
-            drop((rx1, rx2));
-            return read_out(file, start, u64::MAX, each).map(|n| start.saturating_add(n));
+        let (mut first, mut second) = match (first, second) {
+            (Ok(f), Ok(s)) => (Some(f), Some(s)),
+            (f, s) => {
+                // No thread to be had (a node out of pids): this one reads it all, the
+                // reader that did start stops at its next buffer (or send) and is joined.
+                stop.store(true, Ordering::Relaxed);
+                drop((rx1, rx2));
+                for h in [f.ok(), s.ok()].into_iter().flatten() {
+                    let _ = h.join();
+                }
+                return read_out(file, start, u64::MAX, each).map(|n| start.saturating_add(n));
+            }
         };
-        let outcome = match take_half(start, &rx1, first, each) {
-            Err(e) => Err(e),
+        let outcome = 'read: {
+            let end = match take_half(start, &rx1, first.take(), each) {
+                Ok(end) => end,
+                Err(e) => break 'read Err(e),
+            };
             // The file shrank under the first half's read (truncated in place, a
             // copytruncate): the second half is gone.
-            Ok(end) if end < mid => Ok(end),
-            Ok(_) => take_half(mid, &rx2, second, each),
+            if end < mid {
+                break 'read Ok(end);
+            }
+            take_half(mid, &rx2, second.take(), each)
         };
         stop.store(true, Ordering::Relaxed);
         drop((rx1, rx2));
+        // A reader not joined yet (the read ended early) stops now: its sends fail. Joined
+        // here, not by the scope, so that one that panicked is not a panic of this thread.
+        for h in [first, second].into_iter().flatten() {
+            let _ = h.join();
+        }
         outcome
     })
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Takes a half's parts ([`take_parts`]) and, when they have all come, the reader's end
@@ -736,17 +772,16 @@ fn read_halves(
 fn take_half(
     from: u64,
     rx: &mpsc::Receiver<Part>,
-    reader: std::thread::ScopedJoinHandle<'_, u64>,
+    reader: Option<std::thread::ScopedJoinHandle<'_, u64>>,
     each: &mut dyn FnMut(OneShot),
 ) -> Result<u64, (std::io::Error, u64)> {
     let end = take_parts(from, rx, each)?;
     // The parts ended: the thread has returned (joining cannot wait on a send; when
     // take_parts returns early it could, so there is no join there).
-    reader.join().map_err(|_| {
-        // It panicked (a bug): what it did not hand over was not read, and the read says
-        // so rather than report the file read whole.
-        (std::io::Error::other("a half's reader stopped"), end)
-    })
+    // It panicked (a bug), or is not there: what it did not hand over was not read, and
+    // the read says so rather than report the file read whole.
+    let stopped = || (std::io::Error::other("a half's reader stopped"), end);
+    reader.ok_or_else(stopped)?.join().map_err(|_| stopped())
 }
 
 /// Hands out a half's parts (from `from` on) in file order.
@@ -758,7 +793,7 @@ fn take_parts(
     let mut end = from;
     for part in rx.iter() {
         match part {
-            Part::Located(b) => {
+            Part::Batch(b) => {
                 each(OneShot::Searched(&b.searched));
                 end = b.at.saturating_add(b.searched.len);
             }
@@ -801,12 +836,12 @@ fn search_part(
                 };
                 batch.add(finder, at, x, counted);
                 if batch.full(span) {
-                    return send(Part::Located(batch.take()));
+                    return send(Part::Batch(batch.take()));
                 }
                 ControlFlow::Continue(())
             }
             Piece::Cut(x) => {
-                if !batch.is_empty() && send(Part::Located(batch.take())).is_break() {
+                if !batch.is_empty() && send(Part::Batch(batch.take())).is_break() {
                     return ControlFlow::Break(());
                 }
                 send(Part::Cut(x.to_vec()))
@@ -818,7 +853,7 @@ fn search_part(
         Err((e, at)) => (at, Some(e)),
     };
     if !batch.is_empty() {
-        let _ = send(Part::Located(batch.take()));
+        let _ = send(Part::Batch(batch.take()));
     }
     if let Some(e) = failed {
         let _ = send(Part::Failed(e, end));
@@ -1236,7 +1271,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_of_mostly_candidates_waits_for_the_first_thread_and_reads_alike() {
+    fn a_file_of_mostly_candidates_makes_the_readers_wait_and_reads_alike() {
         use node_doctor_core::finding::Severity;
         use node_doctor_core::rules::{Matcher, RuleSet, RuleSpec};
         let set = std::sync::Arc::new(
@@ -1251,9 +1286,9 @@ mod tests {
         let finder = || Matcher::new(&set).line_finder().expect("a finder");
         let dir = tempfile::tempdir().unwrap();
         let fs = RealFs::new(dir.path()).unwrap();
-        // 20000 candidate lines in the second half: four batches of some 5000, more than
-        // the parts allowed to wait (none, one: the second thread waits for this one) and
-        // fewer (eight). The same lines either way; that it waited is not observed here.
+        // 20000 candidate lines in each half: some five batches each, more than the parts
+        // allowed to wait (none, one: the readers wait for this thread) and fewer (eight).
+        // The same lines either way; that they waited is not observed here.
         let mut bytes = Vec::new();
         for i in 0..40000 {
             bytes.extend_from_slice(format!("Killed process {i} (x{})\n", i % 7).as_bytes());
@@ -1266,6 +1301,90 @@ mod tests {
             // Several batches of each half.
             reads_alike_split(&fs, "dense.log", &finder, waiting, &want, 5);
         }
+    }
+
+    fn oom_finder() -> LineFinder {
+        use node_doctor_core::finding::Severity;
+        use node_doctor_core::rules::{Matcher, RuleSet, RuleSpec};
+        let set = std::sync::Arc::new(
+            RuleSet::compile(vec![RuleSpec::event(
+                "oom",
+                "OOMKilling",
+                r"Killed process \d+",
+                Severity::Warning,
+            )])
+            .unwrap(),
+        );
+        Matcher::new(&set).line_finder().expect("a finder")
+    }
+
+    #[test]
+    fn halves_of_a_file_shorter_than_its_split_end_where_it_ends_and_a_failed_read_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let mut text = Vec::new();
+        for i in 0..3000 {
+            text.extend_from_slice(format!("line {i}\nKilled process {i}\n").as_bytes());
+        }
+        std::fs::write(&path, &text).unwrap();
+        let file = File::open(&path).unwrap();
+        // The file ends before the split (truncated after it was chosen): the first half's
+        // reader stops at the end, the second half is not taken, the read ends there.
+        for waiting in [0, 2] {
+            let mut found = Vec::new();
+            let mut lines = 0u64;
+            let end = read_halves(
+                &file,
+                0,
+                text.len() as u64 + 100,
+                oom_finder(),
+                waiting,
+                &mut |p| {
+                    if let OneShot::Searched(s) = p {
+                        lines += s.lines;
+                        found.extend(s.found().map(|(a, l)| (a, l.to_vec())));
+                    }
+                },
+            )
+            .unwrap();
+            assert_eq!((end, lines, found.len()), (text.len() as u64, 6000, 3000));
+            assert_eq!(found[2999].1, b"Killed process 2999".to_vec());
+        }
+        // A file that cannot be read (open for writing only: EBADF on every read): an
+        // error from where it was, no hang, whether the parts wait or not.
+        let unreadable = File::options().write(true).open(&path).unwrap();
+        for waiting in [0, 2] {
+            let got = read_halves(&unreadable, 0, 1000, oom_finder(), waiting, &mut |_| {});
+            assert_eq!(got.map_err(|(_, at)| at).unwrap_err(), 0);
+        }
+    }
+
+    #[test]
+    fn a_sample_is_four_stretches_of_what_is_left_to_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        std::fs::write(dir.path().join("small.log"), vec![b'a'; 1000]).unwrap();
+        let (small, _) = Follower::new(&fs, "small.log", TimeFormat::None, true);
+        assert!(small.sample().is_empty(), "under SAMPLE_MIN: no sample");
+        // Every byte says where it is: (offset / 64 KiB) as a letter.
+        let big: Vec<u8> = (0..4u64 << 20)
+            .map(|i| b'a' + (i >> 16) as u8 % 26)
+            .collect();
+        std::fs::write(dir.path().join("big.log"), &big).unwrap();
+        let (mut f, _) = Follower::new(&fs, "big.log", TimeFormat::None, true);
+        let s = f.sample();
+        assert_eq!(s.len(), SAMPLE_PARTS * SAMPLE_PART);
+        let quarter = big.len() / 4;
+        for k in 0..SAMPLE_PARTS {
+            assert_eq!(
+                &s[k * SAMPLE_PART..(k + 1) * SAMPLE_PART],
+                &big[k * quarter..k * quarter + SAMPLE_PART]
+            );
+        }
+        // From where the follower stands: the part already read is not sampled.
+        f.offset = 2 << 20;
+        let s = f.sample();
+        assert_eq!(&s[..SAMPLE_PART], &big[2 << 20..(2 << 20) + SAMPLE_PART]);
     }
 
     #[test]
