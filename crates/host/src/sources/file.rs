@@ -1389,18 +1389,7 @@ mod tests {
 
     #[test]
     fn a_batch_holds_its_candidate_lines_and_is_full_at_its_bounds() {
-        use node_doctor_core::finding::Severity;
-        use node_doctor_core::rules::{Matcher, RuleSet, RuleSpec};
-        let set = std::sync::Arc::new(
-            RuleSet::compile(vec![RuleSpec::event(
-                "oom",
-                "OOMKilling",
-                r"Killed process \d+",
-                Severity::Warning,
-            )])
-            .unwrap(),
-        );
-        let mut finder = Matcher::new(&set).line_finder().expect("a finder");
+        let mut finder = oom_finder();
         let mut batch = Batch::default();
         // Two buffers' lines, read at 100 and 125 in the file: positions from the first.
         batch.add(&mut finder, 100, b"one\nKilled process 7\ntwo\n", Some(3));
