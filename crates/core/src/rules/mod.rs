@@ -468,7 +468,7 @@ enum Find {
     /// Every rule has literals: a multi-literal search over the buffer, with the shortest
     /// literals (one contained in another is dropped): Teddy's SIMD search (groups of
     /// [`TEDDY_GROUP`] literals, where the CPU has SSSE3), else an Aho-Corasick automaton.
-    Teddy(Vec<aho_corasick::packed::Searcher>),
+    Teddy(Vec<TeddyGroup>),
     Literals(aho_corasick::AhoCorasick),
     /// The union of the relaxed patterns, in one lazy DFA.
     Union(meta::Regex),
@@ -578,18 +578,37 @@ fn literal_find(lits: &[Vec<u8>], sample: &[u8]) -> Find {
             kept.push(l);
         }
     }
+    // What Teddy searches for: the literals themselves, or their rarest 3 bytes (the rest
+    // checked where those occur) when the sample says that pays ([`prefilter::heads`]).
+    // Literals sharing a head are checked in turn where it occurs.
+    let offsets = prefilter::heads(&kept, &seen);
+    let mut heads: Vec<(Vec<u8>, Vec<Located>)> = Vec::new();
+    for (i, l) in kept.iter().enumerate() {
+        let (o, h) = match offsets.as_ref().and_then(|o| o.get(i)) {
+            Some(&o) => (o, l.get(o..o.saturating_add(prefilter::HEAD)).unwrap_or(l)),
+            None => (0, l.as_slice()),
+        };
+        match heads.iter_mut().find(|(x, _)| x.as_slice() == h) {
+            Some((_, fulls)) => fulls.push((o, l.clone())),
+            None => heads.push((h.to_vec(), vec![(o, l.clone())])),
+        }
+    }
     // Teddy slows as it holds more literals (its buckets fill, verification grows):
     // several searchers of 32 literals each over the same buffer beat one of 100
     // (measured: 21 ms against 43 ms over 23 MB).
-    let teddy: Option<Vec<aho_corasick::packed::Searcher>> = kept
+    let teddy: Option<Vec<TeddyGroup>> = heads
         .chunks(TEDDY_GROUP)
         .map(|group| {
-            aho_corasick::packed::Config::new()
+            let searcher = aho_corasick::packed::Config::new()
                 .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
                 .only_teddy(true)
                 .builder()
-                .extend(group)
-                .build()
+                .extend(group.iter().map(|(h, _)| h))
+                .build()?;
+            Some(TeddyGroup {
+                searcher,
+                fulls: group.iter().map(|(_, f)| f.clone()).collect(),
+            })
         })
         .collect();
     match teddy {
@@ -603,6 +622,40 @@ fn literal_find(lits: &[Vec<u8>], sample: &[u8]) -> Find {
 
 /// Literals per Teddy searcher.
 const TEDDY_GROUP: usize = 32;
+
+/// One Teddy searcher, over literals or the heads of literals ([`prefilter::heads`]), and
+/// per pattern the literals it may start: (where the head is in it, the literal).
+#[derive(Debug, Clone)]
+struct TeddyGroup {
+    searcher: aho_corasick::packed::Searcher,
+    fulls: Vec<Vec<Located>>,
+}
+
+/// A literal and where in it the head Teddy searches for is.
+type Located = (usize, Vec<u8>);
+
+impl TeddyGroup {
+    /// Where the first of its literals in `hay[from..]` starts (one that starts before
+    /// `from` and reaches past it: at `from`; no literal holds a newline, and `from` is a
+    /// line start). A head found without the rest of its literal is passed over.
+    fn find(&self, hay: &[u8], mut from: usize) -> Option<usize> {
+        loop {
+            let m = self
+                .searcher
+                .find_in(hay, aho_corasick::Span::from(from..hay.len()))?;
+            let at = m.start();
+            if let Some(s) = self.fulls.get(m.pattern().as_usize()).and_then(|f| {
+                f.iter().find_map(|(o, l)| {
+                    let s = at.checked_sub(*o)?;
+                    hay.get(s..)?.starts_with(l).then_some(s)
+                })
+            }) {
+                return Some(s.max(from));
+            }
+            from = at.saturating_add(1);
+        }
+    }
+}
 
 /// The searcher of one matcher, with its own cache.
 #[derive(Debug)]
@@ -651,9 +704,7 @@ impl Searcher {
                     let at = match *ahead {
                         Some(p) if p >= from => p,
                         _ => {
-                            let p = g
-                                .find_in(buf, aho_corasick::Span::from(from..buf.len()))
-                                .map_or(usize::MAX, |m| m.start());
+                            let p = g.find(buf, from).unwrap_or(usize::MAX);
                             *ahead = Some(p);
                             p
                         }
@@ -680,7 +731,7 @@ impl Searcher {
     fn may_match(&mut self, text: &[u8]) -> bool {
         match (&self.search.find, self.cache.as_mut()) {
             (Find::Nothing, _) => false,
-            (Find::Teddy(groups), _) => groups.iter().any(|g| g.find(text).is_some()),
+            (Find::Teddy(groups), _) => groups.iter().any(|g| g.find(text, 0).is_some()),
             (Find::Literals(ac), _) => ac.is_match(text),
             (Find::Union(re), Some(cache)) => {
                 re.is_match_with(cache, &regex_automata::Input::new(text))
@@ -1932,6 +1983,65 @@ mod tests {
         let mut same = Matcher::new(&s);
         same.tune(b"");
         assert_eq!(lines_of(&same), a);
+    }
+
+    #[test]
+    fn a_search_by_heads_passes_over_heads_without_the_rest_of_their_literal() {
+        let s = set(vec![
+            RuleSpec::event("ext4", "Ext4Error", r"EXT4-fs error .*", Severity::Warning),
+            RuleSpec::event(
+                "oom",
+                "OOMKilling",
+                r"Killed process \d+",
+                Severity::Warning,
+            ),
+        ]);
+        // A sample where neither literal's rarest 3 bytes occur: both searched by them.
+        let mut sample = String::new();
+        for i in 0..200 {
+            sample.push_str(&format!(
+                "kernel: [{i}.0] EXT4-fs (sda1): mounted; process {i} started\n"
+            ));
+        }
+        let mut tuned = Matcher::new(&s);
+        tuned.tune(sample.as_bytes());
+        let Find::Teddy(groups) = &tuned.searcher.search.find else {
+            panic!("{:?}", tuned.searcher.search.find)
+        };
+        let heads: Vec<(usize, Vec<u8>)> = groups
+            .iter()
+            .flat_map(|g| g.fulls.iter().flatten().cloned())
+            .collect();
+        // `s e` of `fs error ` (the window past `EXT4`, all over the sample), `Kil`.
+        assert_eq!(
+            heads,
+            vec![(1, b"fs error ".to_vec()), (0, b"Killed process ".to_vec())]
+        );
+        // Lines holding a head without the rest (first, last, twice in a line, right before
+        // a real literal), and the literals themselves.
+        let mut log = String::new();
+        for (o, l) in &heads {
+            let head = String::from_utf8_lossy(&l[*o..*o + 3]).into_owned();
+            log.push_str(&format!("{head}\nx {head} {head}y\n{head}"));
+            log.push_str(&format!("Killed process 7\nEXT4-fs error (sda) {head}\n"));
+        }
+        log.push_str("tail Killed process 9\n");
+        let lines_of = |m: &Matcher| {
+            let mut found = Vec::new();
+            let mut f = m.line_finder().expect("literal rules: a finder");
+            f.find(log.as_bytes(), &mut |a, b| {
+                found.push(log[a..b].to_string())
+            });
+            found
+        };
+        let plain = lines_of(&Matcher::new(&s));
+        assert_eq!(lines_of(&tuned), plain);
+        assert_eq!(plain.len(), 2 * heads.len() + 1, "{plain:?}");
+        assert!(
+            plain
+                .iter()
+                .all(|l| l.contains("Killed process ") || l.contains("EXT4-fs error "))
+        );
     }
 
     #[test]

@@ -236,15 +236,19 @@ pub(super) fn window_in(lit: &[u8], seen: &Seen) -> Vec<u8> {
     lit.get(best..).unwrap_or(lit).to_vec()
 }
 
-/// How often each 4-byte window of some literals occurs in a sample of the text: one pass
-/// over the sample whatever the number of literals (a count per window and literal was 8 %
-/// of a one-shot run of the default pack over 200000 lines).
+/// How often each 4-byte window of some literals, and each 3-byte one, occurs in a sample of
+/// the text: one pass over the sample whatever the number of literals (a count per window
+/// and literal was 8 % of a one-shot run of the default pack over 200000 lines).
 #[derive(Debug, Default)]
 pub(super) struct Seen {
     /// Whether there was a sample (else every count is 0 and the ranks decide).
     sampled: bool,
-    /// The windows (as little-endian u32), sorted, with their counts.
+    /// The sample's length.
+    len: usize,
+    /// The 4-byte windows (as little-endian u32), sorted, with their counts.
     counts: Vec<(u32, usize)>,
+    /// The same for the 3-byte windows.
+    counts3: Vec<(u32, usize)>,
 }
 
 impl Seen {
@@ -252,41 +256,109 @@ impl Seen {
         if sample.is_empty() {
             return Seen::default();
         }
-        let mut keys: Vec<u32> = lits.iter().flat_map(|l| l.windows(4).map(key)).collect();
-        keys.sort_unstable();
-        keys.dedup();
+        let sorted = |n: usize| {
+            let mut keys: Vec<u32> = lits.iter().flat_map(|l| l.windows(n).map(key)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys.into_iter()
+                .map(|k| (k, 0))
+                .collect::<Vec<(u32, usize)>>()
+        };
+        let (mut counts, mut counts3) = (sorted(4), sorted(3));
         // Most sample positions start with 2 bytes no window starts with: a table of those
         // skips the search for them.
         let mut first2 = vec![false; 1 << 16];
-        for k in &keys {
+        for (k, _) in counts.iter().chain(&counts3) {
             if let Some(f) = first2.get_mut((k & 0xffff) as usize) {
                 *f = true;
             }
         }
-        let mut counts: Vec<(u32, usize)> = keys.into_iter().map(|k| (k, 0)).collect();
-        for w in sample.windows(4) {
-            let k = key(w);
-            if first2.get((k & 0xffff) as usize).copied().unwrap_or(false)
-                && let Ok(i) = counts.binary_search_by_key(&k, |c| c.0)
+        let bump = |counts: &mut Vec<(u32, usize)>, k: u32| {
+            if let Ok(i) = counts.binary_search_by_key(&k, |c| c.0)
                 && let Some(c) = counts.get_mut(i)
             {
                 c.1 = c.1.saturating_add(1);
             }
+        };
+        for (i, w) in sample.windows(3).enumerate() {
+            let k3 = key(w);
+            if !first2.get((k3 & 0xffff) as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            bump(&mut counts3, k3);
+            if let Some(w4) = sample.get(i..i.saturating_add(4)) {
+                bump(&mut counts, key(w4));
+            }
         }
         Seen {
             sampled: true,
+            len: sample.len(),
             counts,
+            counts3,
         }
     }
 
     fn count(&self, w: &[u8]) -> usize {
+        let table = if w.len() == 3 {
+            &self.counts3
+        } else {
+            &self.counts
+        };
         let k = key(w);
-        self.counts
+        table
             .binary_search_by_key(&k, |c| c.0)
             .ok()
-            .and_then(|i| self.counts.get(i))
+            .and_then(|i| table.get(i))
             .map_or(0, |c| c.1)
     }
+}
+
+/// Bytes of a literal a search with [`heads`] looks for.
+pub(super) const HEAD: usize = 3;
+
+/// Most literals searched for by their heads: one per bucket of Teddy's (slim, 8 buckets).
+const HEADS_MAX: usize = 8;
+
+/// For a multi-literal search over `windows` (from [`window_in`]): where in each its rarest
+/// 3 bytes in the sample start, when a search for those 3 bytes (the rest of the window
+/// checked where they occur) is worth it; None to search for the windows themselves.
+///
+/// Teddy, the SIMD search, fingerprints as many of each literal's first bytes as the
+/// shortest literal has, up to 4, and a shorter fingerprint is a faster scan: over a 235 MB
+/// log 15 ms with 3 bytes against 19.5 ms with 4 (docs/performance.md, 2026-12-04, eighth
+/// session). The price is a check at each place the 3 bytes occur without the rest of the
+/// window, and Teddy's own checks where its fingerprint matches by chance. So heads are
+/// searched for only when they are few, [`HEADS_MAX`], and the sample shows them rare: no
+/// more occurrences than the 4-byte fingerprints plus one per 8 KiB of text. With many
+/// (the default pack's 95: 1.8 times slower searched by its heads, where the sample showed
+/// them as rare as its windows; docs/performance.md, ninth session) Teddy's 8 or 16
+/// buckets each fingerprint several, by 3 bytes a much looser mask than by 4.
+pub(super) fn heads(windows: &[Vec<u8>], seen: &Seen) -> Option<Vec<usize>> {
+    if !seen.sampled || windows.len() > HEADS_MAX || windows.iter().any(|w| w.len() <= HEAD) {
+        return None;
+    }
+    let mut offsets = Vec::with_capacity(windows.len());
+    let (mut hits3, mut hits4) = (0usize, 0usize);
+    let mut heads_seen: Vec<&[u8]> = Vec::new();
+    for w in windows {
+        let o = (0..=w.len().saturating_sub(HEAD))
+            .min_by_key(|&o| {
+                (
+                    w.get(o..o.saturating_add(HEAD))
+                        .map_or(0, |h| seen.count(h)),
+                    o,
+                )
+            })
+            .unwrap_or(0);
+        let head = w.get(o..o.saturating_add(HEAD)).unwrap_or(w);
+        if !heads_seen.contains(&head) {
+            heads_seen.push(head);
+            hits3 = hits3.saturating_add(seen.count(head));
+        }
+        hits4 = hits4.saturating_add(seen.count(w.get(..4).unwrap_or(w)));
+        offsets.push(o);
+    }
+    (hits3 <= hits4.saturating_add(seen.len / 8192)).then_some(offsets)
 }
 
 /// A 4-byte window as a number (shorter: zero-padded).
@@ -443,6 +515,36 @@ mod tests {
         assert_eq!(
             window_by(b"EXT4-fs error ", b"nothing like it\n"),
             window_in_ranks(b"EXT4-fs error ")
+        );
+    }
+
+    #[test]
+    fn a_few_literals_are_searched_by_their_rarest_three_bytes_when_the_sample_shows_them_rare() {
+        let windows = vec![b"Killed process ".to_vec(), b"fs error ".to_vec()];
+        let mut sample = Vec::new();
+        for i in 0..50 {
+            sample.extend_from_slice(format!("kernel: audit process {i} started\n").as_bytes());
+        }
+        sample.extend_from_slice(b"kernel: Killed process 1 (x)\n");
+        let seen = Seen::of(&windows, &sample);
+        // `Kil` once (the line that matches), `pro`..`ss ` on every line; `fs error `: none
+        // of its trigrams but ` er` (in none either): its first.
+        assert_eq!(heads(&windows, &seen), Some(vec![0, 0]));
+        // A sample with `Kil` and all of `fs error ` but its last space: `ill`, `or `.
+        let rarer = Seen::of(&windows, b"Kil proc fs error");
+        assert_eq!(heads(&windows, &rarer), Some(vec![1, 6]));
+        // No sample, too many literals: the windows themselves.
+        assert_eq!(heads(&windows, &Seen::default()), None);
+        let many: Vec<Vec<u8>> = (0..9)
+            .map(|i| format!("literal {i} here").into_bytes())
+            .collect();
+        assert_eq!(heads(&many, &Seen::of(&many, &sample)), None);
+        // Every trigram of `Killed` in the sample, none of its 4-byte windows: its heads
+        // would be checked more often than its windows.
+        let killed = vec![b"Killed".to_vec()];
+        assert_eq!(
+            heads(&killed, &Seen::of(&killed, b"Kilo illo lleo ledo")),
+            None
         );
     }
 
