@@ -608,6 +608,7 @@ fn literal_find(lits: &[Vec<u8>], sample: &[u8]) -> Find {
             Some(TeddyGroup {
                 searcher,
                 fulls: group.iter().map(|(_, f)| f.clone()).collect(),
+                by_heads: offsets.is_some(),
             })
         })
         .collect();
@@ -629,21 +630,28 @@ const TEDDY_GROUP: usize = 32;
 struct TeddyGroup {
     searcher: aho_corasick::packed::Searcher,
     fulls: Vec<Vec<Located>>,
+    /// Whether its patterns are heads (else each is its whole literal: a match needs no
+    /// check).
+    by_heads: bool,
 }
 
 /// A literal and where in it the head Teddy searches for is.
 type Located = (usize, Vec<u8>);
 
 impl TeddyGroup {
-    /// Where the first of its literals in `hay[from..]` starts (one that starts before
-    /// `from` and reaches past it: at `from`; no literal holds a newline, and `from` is a
-    /// line start). A head found without the rest of its literal is passed over.
+    /// A position at or after `from` (a line start) inside the first line holding one of
+    /// its literals: where the literal whose head comes first starts (no literal holds a
+    /// newline, so it is that line's), or `from` when that literal starts before it. A head
+    /// found without the rest of its literal is passed over.
     fn find(&self, hay: &[u8], mut from: usize) -> Option<usize> {
         loop {
             let m = self
                 .searcher
                 .find_in(hay, aho_corasick::Span::from(from..hay.len()))?;
             let at = m.start();
+            if !self.by_heads {
+                return Some(at);
+            }
             if let Some(s) = self.fulls.get(m.pattern().as_usize()).and_then(|f| {
                 f.iter().find_map(|(o, l)| {
                     let s = at.checked_sub(*o)?;
@@ -1995,8 +2003,9 @@ mod tests {
                 r"Killed process \d+",
                 Severity::Warning,
             ),
+            RuleSpec::event("kill", "Kill", r"Kill process \d+ \(", Severity::Warning),
         ]);
-        // A sample where neither literal's rarest 3 bytes occur: both searched by them.
+        // A sample where none of the literals' rarest 3 bytes occur: all searched by them.
         let mut sample = String::new();
         for i in 0..200 {
             sample.push_str(&format!(
@@ -2005,25 +2014,14 @@ mod tests {
         }
         let mut tuned = Matcher::new(&s);
         tuned.tune(sample.as_bytes());
-        let Find::Teddy(groups) = &tuned.searcher.search.find else {
-            panic!("{:?}", tuned.searcher.search.find)
-        };
-        let heads: Vec<(usize, Vec<u8>)> = groups
-            .iter()
-            .flat_map(|g| g.fulls.iter().flatten().cloned())
-            .collect();
-        // `s e` of `fs error ` (the window past `EXT4`, all over the sample), `Kil`.
-        assert_eq!(
-            heads,
-            vec![(1, b"fs error ".to_vec()), (0, b"Killed process ".to_vec())]
-        );
         // Lines holding a head without the rest (first, last, twice in a line, right before
         // a real literal), and the literals themselves.
         let mut log = String::new();
-        for (o, l) in &heads {
-            let head = String::from_utf8_lossy(&l[*o..*o + 3]).into_owned();
+        for head in ["s e", "Kil"] {
             log.push_str(&format!("{head}\nx {head} {head}y\n{head}"));
-            log.push_str(&format!("Killed process 7\nEXT4-fs error (sda) {head}\n"));
+            log.push_str(&format!(
+                "Killed process 7\nEXT4-fs error (sda) {head}\nKill process 8 (x)\n"
+            ));
         }
         log.push_str("tail Killed process 9\n");
         let lines_of = |m: &Matcher| {
@@ -2036,11 +2034,44 @@ mod tests {
         };
         let plain = lines_of(&Matcher::new(&s));
         assert_eq!(lines_of(&tuned), plain);
-        assert_eq!(plain.len(), 2 * heads.len() + 1, "{plain:?}");
-        assert!(
-            plain
-                .iter()
-                .all(|l| l.contains("Killed process ") || l.contains("EXT4-fs error "))
+        assert_eq!(plain.len(), 7, "{plain:?}");
+        assert!(plain.iter().all(|l| {
+            l.contains("Killed process ")
+                || l.contains("EXT4-fs error ")
+                || l.contains("Kill process ")
+        }));
+        // One record at a time (`may_match`): the same verdicts.
+        for line in [
+            "Kill process 3 (y)",
+            "Kilo s e",
+            "x EXT4-fs error (sdb)",
+            "Killed process 2",
+        ] {
+            let r = LogRecord::text(line);
+            let want = Matcher::new(&s).feed(&r).len();
+            assert_eq!(tuned.feed(&r).len(), want, "{line}");
+            assert_eq!(want, usize::from(line != "Kilo s e"), "{line}");
+        }
+        // Where Teddy runs (SSSE3 or NEON), it looked for the heads: `s e` of `fs error `
+        // (the window past `EXT4`, all over the sample), `Kil` for both kills.
+        let Find::Teddy(groups) = &tuned.searcher.search.find else {
+            return;
+        };
+        assert!(groups.iter().all(|g| g.by_heads));
+        let mut fulls: Vec<Vec<(usize, Vec<u8>)>> = groups
+            .iter()
+            .flat_map(|g| g.fulls.iter().cloned())
+            .collect();
+        fulls.sort();
+        assert_eq!(
+            fulls,
+            vec![
+                vec![
+                    (0, b"Kill process ".to_vec()),
+                    (0, b"Killed process ".to_vec())
+                ],
+                vec![(1, b"fs error ".to_vec())],
+            ]
         );
     }
 

@@ -331,8 +331,9 @@ const HEADS_MAX: usize = 8;
 /// searched for only when they are few, [`HEADS_MAX`], and the sample shows them rare: no
 /// more occurrences than the 4-byte fingerprints plus one per 8 KiB of text. With many
 /// (the default pack's 95: 1.8 times slower searched by its heads, where the sample showed
-/// them as rare as its windows; docs/performance.md, ninth session) Teddy's 8 or 16
-/// buckets each fingerprint several, by 3 bytes a much looser mask than by 4.
+/// them as rare as its windows; docs/performance.md, ninth session) each of Teddy's 8
+/// buckets (slim Teddy, up to 32 literals a group) fingerprints several, by 3 bytes a
+/// much looser mask than by 4.
 pub(super) fn heads(windows: &[Vec<u8>], seen: &Seen) -> Option<Vec<usize>> {
     if !seen.sampled || windows.len() > HEADS_MAX || windows.iter().any(|w| w.len() <= HEAD) {
         return None;
@@ -340,6 +341,7 @@ pub(super) fn heads(windows: &[Vec<u8>], seen: &Seen) -> Option<Vec<usize>> {
     let mut offsets = Vec::with_capacity(windows.len());
     let (mut hits3, mut hits4) = (0usize, 0usize);
     let mut heads_seen: Vec<&[u8]> = Vec::new();
+    let mut prints_seen: Vec<&[u8]> = Vec::new();
     for w in windows {
         let o = (0..=w.len().saturating_sub(HEAD))
             .min_by_key(|&o| {
@@ -355,7 +357,12 @@ pub(super) fn heads(windows: &[Vec<u8>], seen: &Seen) -> Option<Vec<usize>> {
             heads_seen.push(head);
             hits3 = hits3.saturating_add(seen.count(head));
         }
-        hits4 = hits4.saturating_add(seen.count(w.get(..4).unwrap_or(w)));
+        // Each fingerprint counted once, as each head is.
+        let print = w.get(..4).unwrap_or(w);
+        if !prints_seen.contains(&print) {
+            prints_seen.push(print);
+            hits4 = hits4.saturating_add(seen.count(print));
+        }
         offsets.push(o);
     }
     (hits3 <= hits4.saturating_add(seen.len / 8192)).then_some(offsets)
@@ -527,8 +534,8 @@ mod tests {
         }
         sample.extend_from_slice(b"kernel: Killed process 1 (x)\n");
         let seen = Seen::of(&windows, &sample);
-        // `Kil` once (the line that matches), `pro`..`ss ` on every line; `fs error `: none
-        // of its trigrams but ` er` (in none either): its first.
+        // `Kil` once (the line that matches), `pro`..`ss ` on every line; no trigram of
+        // `fs error ` is in the sample: the first wins the tie.
         assert_eq!(heads(&windows, &seen), Some(vec![0, 0]));
         // A sample with `Kil` and all of `fs error ` but its last space: `ill`, `or `.
         let rarer = Seen::of(&windows, b"Kil proc fs error");
