@@ -102,7 +102,8 @@ const MONTHS: [&str; 12] = [
 
 /// Parses `Mmm dd hh:mm:ss` at the start of `text` as UTC in the year of `now_ms`; a time
 /// more than a day ahead of `now_ms` is taken as last year's (a December line read in
-/// January).
+/// January). Syslog writes the node's local time: a node not set to UTC needs the result
+/// converted (the host's `LocalTime::wall_to_utc`).
 pub fn parse_syslog_prefix(text: &str, now_ms: u64) -> Option<u64> {
     let mut f = text.split_whitespace();
     let name = f.next()?;
@@ -134,8 +135,9 @@ pub fn parse_syslog_prefix(text: &str, now_ms: u64) -> Option<u64> {
 }
 
 /// Parses klog's header `Lmmdd hh:mm:ss.uuuuuu` (`I1122 10:21:33.123456 1234 file.go:1]`)
-/// at the start of `text` as UTC in the year of `now_ms` (klog writes local time without a
-/// year; nodes run in UTC almost always). A time over a day ahead is last year's.
+/// at the start of `text` as UTC in the year of `now_ms`. klog writes the local time without
+/// a year or zone: a node not set to UTC needs the result converted (the host's
+/// `LocalTime::wall_to_utc`). A time over a day ahead is last year's.
 pub fn parse_klog_prefix(text: &str, now_ms: u64) -> Option<u64> {
     let mut f = text.split_whitespace();
     let head = f.next()?;
@@ -180,16 +182,29 @@ pub fn parse_klog_prefix(text: &str, now_ms: u64) -> Option<u64> {
 }
 
 /// The time of a daemon's log line: logrus' `time="<RFC 3339>"` (containerd, dockerd),
-/// klog's header (kubelet), or an RFC 3339 or syslog prefix.
+/// klog's header (kubelet), or an RFC 3339 or syslog prefix; klog's and syslog's wall-clock
+/// times read as UTC ([`parse_log_line_time_in`] converts them).
 pub fn parse_log_line_time(text: &str, now_ms: u64) -> Option<u64> {
+    parse_log_line_time_in(text, now_ms, &|t| t)
+}
+
+/// [`parse_log_line_time`] with the formats that write the node's wall-clock time without a
+/// zone (klog, syslog) turned into UTC by `wall_to_utc` (the host's local zone, given their
+/// fields as if they were UTC); RFC 3339 times carry their offset.
+pub fn parse_log_line_time_in(
+    text: &str,
+    now_ms: u64,
+    wall_to_utc: &dyn Fn(u64) -> u64,
+) -> Option<u64> {
     if let Some(i) = text.find("time=\"") {
         return text
             .get(i.checked_add(6)?..)
             .and_then(parse_rfc3339_prefix_quoted);
     }
-    parse_klog_prefix(text, now_ms)
-        .or_else(|| parse_rfc3339_prefix(text))
-        .or_else(|| parse_syslog_prefix(text, now_ms))
+    if let Some(t) = parse_klog_prefix(text, now_ms) {
+        return Some(wall_to_utc(t));
+    }
+    parse_rfc3339_prefix(text).or_else(|| parse_syslog_prefix(text, now_ms).map(wall_to_utc))
 }
 
 fn parse_rfc3339_prefix_quoted(s: &str) -> Option<u64> {
@@ -291,6 +306,24 @@ mod tests {
             Some(now)
         );
         assert_eq!(parse_log_line_time("no time here", now), None);
+        // Converted from the wall clock: klog and syslog, not RFC 3339 (it has its offset).
+        let east = |t: u64| t - 3_600_000;
+        assert_eq!(
+            parse_log_line_time_in("I0913 12:26:40.500000 1234 server.go:1] x", now, &east),
+            Some(now + 500 - 3_600_000)
+        );
+        assert_eq!(
+            parse_log_line_time_in("Sep 13 12:26:40 host kubelet[1]: x", now, &east),
+            Some(now - 3_600_000)
+        );
+        assert_eq!(
+            parse_log_line_time_in("2020-09-13T12:26:40Z x", now, &east),
+            Some(now)
+        );
+        assert_eq!(
+            parse_log_line_time_in(r#"time="2020-09-13T12:26:40Z" level=info"#, now, &east),
+            Some(now)
+        );
     }
 
     #[test]

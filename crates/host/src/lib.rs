@@ -19,6 +19,7 @@ pub mod fixture;
 pub mod fs;
 pub mod kernel;
 pub mod klog;
+pub mod localtime;
 pub mod logmon;
 pub mod parse;
 pub mod probe;

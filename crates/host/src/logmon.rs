@@ -503,10 +503,11 @@ impl Monitor {
                 watched,
             } => {
                 let format = follower.format();
+                let local = follower.local_time().clone();
                 // A candidate line as a record: its time, NPD's message extracted (a line the
                 // extractor does not match is no message), too old for --since: none.
                 let mut decode = |line: &[u8]| -> Option<LogRecord> {
-                    let mut r = file::decode(line, false, format, now);
+                    let mut r = file::decode(line, false, format, &local, now);
                     if let Some(x) = extract.as_ref()
                         && !x.cut_to_message(&mut r.text)
                     {

@@ -7,12 +7,13 @@
 
 use super::kubelet::rel;
 use crate::fs::HostFs;
+use crate::localtime::LocalTime;
 use crate::sources::journal;
 use node_doctor_core::kubelet::keep_line;
 use node_doctor_core::model::log::{JournalFilter, LogRecord, line_text};
 use node_doctor_core::model::process::Process;
 use node_doctor_core::model::runtime::{DaemonLog, MAX_DAEMON_LINES};
-use node_doctor_core::time::parse_log_line_time;
+use node_doctor_core::time::parse_log_line_time_in;
 use std::collections::VecDeque;
 
 /// How far back the lines are read.
@@ -126,6 +127,8 @@ fn stderr_file(fs: &dyn HostFs, p: &Process) -> Option<String> {
 /// readable time are kept: they are the newest part of the file).
 fn read_file(fs: &dyn HostFs, daemon: &str, path: &str, since: u64, now_ms: u64) -> DaemonLog {
     use std::io::{Read, Seek, SeekFrom};
+    // klog and syslog write the node's local time.
+    let local = LocalTime::load(fs);
     let source = format!("file:{path}");
     let fail = |e: String| DaemonLog {
         daemon: daemon.to_string(),
@@ -154,7 +157,7 @@ fn read_file(fs: &dyn HostFs, daemon: &str, path: &str, since: u64, now_ms: u64)
     let mut first_time = None;
     for line in chunks.filter(|l| !l.is_empty()) {
         let (text, cut) = line_text(line);
-        let t = parse_log_line_time(&text, now_ms);
+        let t = parse_log_line_time_in(&text, now_ms, &|w| local.wall_to_utc(w));
         if t.is_some_and(|t| t < since) {
             continue;
         }
@@ -322,6 +325,8 @@ fn follow_file(
     now_ms: u64,
 ) -> Result<(), String> {
     use std::io::{Read, Seek, SeekFrom};
+    // klog and syslog write the node's local time (read again each time: a few KiB).
+    let local = LocalTime::load(fs);
     let (dev, ino, size) = fs.file_identity(rel(path)).map_err(|u| u.to_string())?;
     let cont = f
         .file
@@ -355,7 +360,7 @@ fn follow_file(
     let mut first_time = None;
     for line in chunks.filter(|l| !l.is_empty()) {
         let (text, cut) = line_text(line);
-        let t = parse_log_line_time(&text, now_ms);
+        let t = parse_log_line_time_in(&text, now_ms, &|w| local.wall_to_utc(w));
         if t.is_some_and(|t| t < since) {
             continue;
         }
@@ -455,6 +460,31 @@ mod tests {
         let later = tail.read(&fs, &ps, NOW + LOOKBACK_MS + 10 * 60_000);
         assert!(later[0].records.is_empty(), "{later:?}");
         assert_eq!(later[0].lines, 0);
+    }
+
+    #[test]
+    fn a_kubelet_on_a_node_not_set_to_utc_writes_local_time_and_its_lines_are_recent() {
+        let (dir, fs, ps) = tree();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/zoneinfo/America-New_York"
+            ),
+            dir.path().join("etc/localtime"),
+        )
+        .unwrap();
+        // 08:21:40 in New York in September (EDT, UTC-4) is 12:21:40Z, five minutes before
+        // NOW; read as UTC it would be over four hours old, outside the lookback.
+        append(
+            dir.path(),
+            "E0913 08:21:40.000001    1200 kubelet.go:1765] skipping pod synchronization - PLEG is not healthy\n",
+        );
+        let want = NOW - 5 * 60_000;
+        for got in [read(&fs, &ps, NOW), Tail::new().read(&fs, &ps, NOW)] {
+            assert_eq!(got[0].records.len(), 1, "{got:?}");
+            assert_eq!(got[0].records[0].time_ms, Some(want));
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! the file holds.
 
 use crate::fs::HostFs;
+use crate::localtime::LocalTime;
 use node_doctor_core::model::log::{MAX_LINE, line_text};
 use node_doctor_core::model::{LogRecord, Unavailable};
 use node_doctor_core::rules::{LineFinder, lines_in};
@@ -30,19 +31,20 @@ pub enum TimeFormat {
     None,
     /// RFC 3339 / ISO 8601 at the start of the line (`2026-11-22T19:20:17.123Z`).
     Rfc3339,
-    /// Classic syslog (`Nov 22 19:20:17 host kernel: ...`): no year and no zone, read as UTC
-    /// in the current year (the previous year for a date ahead of today).
+    /// Classic syslog (`Nov 22 19:20:17 host kernel: ...`): no year and no zone, the node's
+    /// local time (its `/etc/localtime`, [`LocalTime`]) in the current year (the previous
+    /// year for a date ahead of today).
     Syslog,
 }
 
-fn record(line: &[u8], cut: bool, format: TimeFormat, now_ms: u64) -> LogRecord {
+fn record(line: &[u8], cut: bool, format: TimeFormat, local: &LocalTime, now_ms: u64) -> LogRecord {
     let (text, cut2) = line_text(line);
     let mut r = LogRecord::text(text);
     r.cut = cut || cut2;
     r.time_ms = match format {
         TimeFormat::None => None,
         TimeFormat::Rfc3339 => parse_rfc3339_prefix(&r.text),
-        TimeFormat::Syslog => parse_syslog_prefix(&r.text, now_ms),
+        TimeFormat::Syslog => parse_syslog_prefix(&r.text, now_ms).map(|t| local.wall_to_utc(t)),
     };
     r
 }
@@ -116,6 +118,8 @@ pub struct Follower {
     dir_watched: bool,
     /// Times the file was found rotated or truncated.
     pub rotations: u64,
+    /// The host's zone, for syslog's wall-clock times.
+    local: LocalTime,
 }
 
 /// Bytes read per poll at most, so one huge file cannot starve the other sources; the rest
@@ -124,8 +128,14 @@ const MAX_PER_POLL: u64 = 64 << 20;
 
 /// Decodes one line (without its newline) into a record: text bounded by [`MAX_LINE`],
 /// the timestamp of `format`.
-pub fn decode(line: &[u8], cut: bool, format: TimeFormat, now_ms: u64) -> LogRecord {
-    record(line, cut, format, now_ms)
+pub fn decode(
+    line: &[u8],
+    cut: bool,
+    format: TimeFormat,
+    local: &LocalTime,
+    now_ms: u64,
+) -> LogRecord {
+    record(line, cut, format, local, now_ms)
 }
 
 impl Follower {
@@ -150,6 +160,11 @@ impl Follower {
             watched: None,
             dir_watched: false,
             rotations: 0,
+            local: if format == TimeFormat::Syslog {
+                LocalTime::load(fs)
+            } else {
+                LocalTime::utc()
+            },
         };
         let err = match fs.open_file(path) {
             Ok(file) => {
@@ -174,6 +189,11 @@ impl Follower {
         self.format
     }
 
+    /// The zone its syslog times are read in (the host's; UTC for other formats).
+    pub fn local_time(&self) -> &LocalTime {
+        &self.local
+    }
+
     fn reset(&mut self) {
         self.offset = 0;
         self.held = 0;
@@ -187,9 +207,11 @@ impl Follower {
         now_ms: u64,
         mut each: impl FnMut(LogRecord),
     ) -> Result<(), Unavailable> {
-        let format = self.format;
-        self.poll_pieces(fs, &mut |p| each_line(p, format, now_ms, &mut each))
-            .map(|_| ())
+        let (format, local) = (self.format, self.local.clone());
+        self.poll_pieces(fs, &mut |p| {
+            each_line(p, (format, &local), now_ms, &mut each)
+        })
+        .map(|_| ())
     }
 
     /// Reads what was appended since the last poll, handing out whole lines in large
@@ -285,8 +307,8 @@ impl Follower {
 
     /// Whole file read to its end: the last line even without a newline.
     pub fn flush(&mut self, now_ms: u64, mut each: impl FnMut(LogRecord)) {
-        let format = self.format;
-        self.flush_pieces(&mut |p| each_line(p, format, now_ms, &mut each));
+        let (format, local) = (self.format, self.local.clone());
+        self.flush_pieces(&mut |p| each_line(p, (format, &local), now_ms, &mut each));
     }
 
     pub fn flush_pieces(&mut self, each: &mut dyn FnMut(Piece)) {
@@ -922,13 +944,18 @@ fn take_chunk(
 }
 
 /// The records of a piece, one per line.
-fn each_line(p: Piece, format: TimeFormat, now_ms: u64, each: &mut dyn FnMut(LogRecord)) {
+fn each_line(
+    p: Piece,
+    (format, local): (TimeFormat, &LocalTime),
+    now_ms: u64,
+    each: &mut dyn FnMut(LogRecord),
+) {
     match p {
-        Piece::Cut(l) => each(record(l, true, format, now_ms)),
+        Piece::Cut(l) => each(record(l, true, format, local, now_ms)),
         Piece::Lines(b) | Piece::Counted(b, _) => {
             let body = b.strip_suffix(b"\n").unwrap_or(b);
             for l in body.split(|&c| c == b'\n') {
-                each(record(l, false, format, now_ms));
+                each(record(l, false, format, local, now_ms));
             }
         }
     }
@@ -940,6 +967,41 @@ mod tests {
     use crate::fs::RealFs;
     use std::io::Write;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn syslog_times_are_the_nodes_local_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/zoneinfo/America-New_York"
+            ),
+            dir.path().join("etc/localtime"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("kern.log"),
+            "Sep 13 08:26:40 node-7 kernel: [ 12.5] Out of memory: Killed process 7 (x)\n",
+        )
+        .unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        let now = 1_600_000_000_000; // 2020-09-13T12:26:40Z: 08:26:40 EDT (UTC-4).
+        for (format, want) in [(TimeFormat::Syslog, Some(now)), (TimeFormat::None, None)] {
+            let (mut f, err) = Follower::new(&fs, "kern.log", format, true);
+            assert!(err.is_none());
+            let mut got = Vec::new();
+            f.poll(&fs, now, |r| got.push(r.time_ms)).unwrap();
+            f.flush(now, |r| got.push(r.time_ms));
+            assert_eq!(got, vec![want]);
+            // What a one-shot read's matcher decodes a candidate with: the same.
+            let line = b"Sep 13 08:26:40 node-7 kernel: x";
+            assert_eq!(
+                decode(line, false, format, f.local_time(), now).time_ms,
+                want
+            );
+        }
+    }
 
     #[test]
     fn follows_appends_partial_lines_rotation_and_truncation() {

@@ -1,0 +1,160 @@
+//! The node's local time zone, for the log formats that write wall-clock time without a
+//! zone: klog's header (the kubelet's `I1204 13:26:33.123456 ...`, Go's `time.Local`) and
+//! classic syslog (`Dec  4 13:26:33 host kernel: ...`, rsyslog's default template, the
+//! local time of the node). Read as UTC, such a line on a node set to UTC−5 looks five
+//! hours old, and a check that looks at the last minutes of the kubelet's log finds nothing
+//! in them.
+//!
+//! The zone is the host's `/etc/localtime` (under the host root: a DaemonSet sees the
+//! node's, not its image's), a TZif file (RFC 8536) parsed by `tz-rs`. No file means UTC,
+//! as glibc and Go take it; so does one that is not TZif (a garbage file is no reason to
+//! fail a diagnosis: its times stay as written, UTC, and the file is named in the error
+//! kept here). A daemon started with its own `TZ` environment variable writes in that zone
+//! instead; that is not looked at.
+
+use crate::fs::HostFs;
+
+/// A TZif file is a few KiB; bounded so that a huge file there costs nothing.
+const MAX_TZIF: usize = 256 << 10;
+
+/// The host's local time zone (UTC when it has none).
+#[derive(Debug, Clone, Default)]
+pub struct LocalTime {
+    /// None: UTC. Shared: a follower hands a copy to each poll.
+    zone: Option<std::sync::Arc<tz::TimeZone>>,
+    /// Why the zone is UTC although `/etc/localtime` is there (not TZif).
+    pub error: Option<String>,
+}
+
+impl LocalTime {
+    /// UTC: wall-clock times are UTC times.
+    pub fn utc() -> LocalTime {
+        LocalTime::default()
+    }
+
+    /// The zone of `etc/localtime` under the host root.
+    pub fn load(fs: &dyn HostFs) -> LocalTime {
+        let Ok(bytes) = fs.read("etc/localtime", MAX_TZIF) else {
+            return LocalTime::utc();
+        };
+        LocalTime::of_tzif(&bytes)
+    }
+
+    /// The zone of a TZif file's contents.
+    pub fn of_tzif(bytes: &[u8]) -> LocalTime {
+        match tz::TimeZone::from_tz_data(bytes) {
+            Ok(z) => LocalTime {
+                zone: Some(std::sync::Arc::new(z)),
+                error: None,
+            },
+            Err(e) => LocalTime {
+                zone: None,
+                error: Some(format!(
+                    "/etc/localtime is not a time zone file ({e}): read as UTC"
+                )),
+            },
+        }
+    }
+
+    /// The UTC offset, in seconds, in force at `unix_s`.
+    fn offset_at(&self, unix_s: i64) -> i64 {
+        self.zone
+            .as_ref()
+            .and_then(|z| z.find_local_time_type(unix_s).ok())
+            .map_or(0, |t| i64::from(t.ut_offset()))
+    }
+
+    /// The UTC time of a wall-clock time, given as the milliseconds it would be in UTC. The
+    /// offset is the one in force at that time: found from a first guess with the offset at
+    /// the wall time itself, then again at the guess (right but for the hour a clock set
+    /// back repeats, read as the later of the two, and the hour it skips).
+    pub fn wall_to_utc(&self, wall_ms: u64) -> u64 {
+        if self.zone.is_none() {
+            return wall_ms;
+        }
+        let wall_s = i64::try_from(wall_ms / 1000).unwrap_or(i64::MAX);
+        let guess = wall_s.saturating_sub(self.offset_at(wall_s));
+        let offset_ms = self.offset_at(guess).saturating_mul(1000);
+        let utc = i64::try_from(wall_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(offset_ms);
+        u64::try_from(utc).unwrap_or(0)
+    }
+
+    /// Whether no zone was found: wall-clock times are taken as UTC.
+    pub fn is_utc(&self) -> bool {
+        self.zone.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+    use node_doctor_core::time::days_from_civil;
+
+    fn ms(y: i64, mo: u32, d: u32, h: u64, mi: u64) -> u64 {
+        let days = u64::try_from(days_from_civil(y, mo, d)).unwrap();
+        ((days * 24 + h) * 60 + mi) * 60_000
+    }
+
+    #[test]
+    fn wall_clock_times_of_a_zone_with_daylight_saving_are_converted_by_the_offset_then() {
+        // The TZif file of America/New_York, as Debian's tzdata installs it.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/zoneinfo/America-New_York"
+            ),
+            dir.path().join("etc/localtime"),
+        )
+        .unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        let z = LocalTime::load(&fs);
+        assert!(z.error.is_none() && !z.is_utc());
+        // EST in December (UTC−5), EDT in July (UTC−4).
+        assert_eq!(
+            z.wall_to_utc(ms(2026, 12, 4, 13, 26)),
+            ms(2026, 12, 4, 18, 26)
+        );
+        assert_eq!(z.wall_to_utc(ms(2026, 7, 1, 12, 0)), ms(2026, 7, 1, 16, 0));
+        // Around the change of 2026-03-08 (02:00 EST becomes 03:00 EDT): before and after.
+        assert_eq!(z.wall_to_utc(ms(2026, 3, 8, 1, 30)), ms(2026, 3, 8, 6, 30));
+        assert_eq!(z.wall_to_utc(ms(2026, 3, 8, 3, 30)), ms(2026, 3, 8, 7, 30));
+        // Milliseconds are kept.
+        assert_eq!(
+            z.wall_to_utc(ms(2026, 12, 4, 13, 26) + 123),
+            ms(2026, 12, 4, 18, 26) + 123
+        );
+    }
+
+    #[test]
+    fn no_localtime_is_utc_and_a_garbage_one_is_utc_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs::new(dir.path()).unwrap();
+        let z = LocalTime::load(&fs);
+        assert!(z.is_utc() && z.error.is_none());
+        assert_eq!(
+            z.wall_to_utc(ms(2026, 12, 4, 13, 26)),
+            ms(2026, 12, 4, 13, 26)
+        );
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/localtime"), b"not TZif at all").unwrap();
+        let z = LocalTime::load(&fs);
+        assert!(z.is_utc());
+        assert!(z.error.as_deref().unwrap().contains("/etc/localtime"));
+        // A FIFO in its place is refused by the host seam, not read: UTC, no hang.
+        std::fs::remove_file(dir.path().join("etc/localtime")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("etc/localtime"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert!(LocalTime::load(&fs).is_utc());
+    }
+}
