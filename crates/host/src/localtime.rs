@@ -43,6 +43,8 @@ impl LocalTime {
     /// The zone of a TZif file's contents.
     pub fn of_tzif(bytes: &[u8]) -> LocalTime {
         match tz::TimeZone::from_tz_data(bytes) {
+            // UTC itself (Etc/UTC, most nodes): nothing to convert, no lookup per line.
+            Ok(z) if is_utc(&z) => LocalTime::utc(),
             Ok(z) => LocalTime {
                 zone: Some(std::sync::Arc::new(z)),
                 error: None,
@@ -87,6 +89,18 @@ impl LocalTime {
     }
 }
 
+/// Whether a zone is UTC all the time: every local time type at offset 0, and the rule
+/// after the last transition (the file's footer, `UTC0`) none or fixed at 0.
+fn is_utc(z: &tz::TimeZone) -> bool {
+    let r = z.as_ref();
+    let after = match r.extra_rule() {
+        None => true,
+        Some(tz::timezone::TransitionRule::Fixed(t)) => t.ut_offset() == 0,
+        Some(_) => false,
+    };
+    after && r.local_time_types().iter().all(|t| t.ut_offset() == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +142,18 @@ mod tests {
             z.wall_to_utc(ms(2026, 12, 4, 13, 26) + 123),
             ms(2026, 12, 4, 18, 26) + 123
         );
+    }
+
+    #[test]
+    fn the_utc_zone_file_is_utc() {
+        let z = LocalTime::of_tzif(
+            &std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/zoneinfo/Etc-UTC"
+            ))
+            .unwrap(),
+        );
+        assert!(z.is_utc() && z.error.is_none());
     }
 
     #[test]
