@@ -100,6 +100,18 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
+/// The latest of next year, this year and last year (of `now_ms`) in which the time `at`
+/// gives is no more than a day ahead of `now_ms`. Next year too: a wall-clock time east of
+/// Greenwich is already in the new year while `now_ms` (UTC) is in the old one (a line of
+/// 00:59 on January 1st in Tokyo, read at 16:00 UTC on December 31st).
+fn in_latest_year(now_ms: u64, at: impl Fn(i64) -> Option<u64>) -> Option<u64> {
+    let year = year_of(now_ms);
+    [year.saturating_add(1), year, year.saturating_sub(1)]
+        .into_iter()
+        .filter_map(at)
+        .find(|t| *t <= now_ms.saturating_add(86_400_000))
+}
+
 /// Parses `Mmm dd hh:mm:ss` at the start of `text` as UTC in the year of `now_ms`; a time
 /// more than a day ahead of `now_ms` is taken as last year's (a December line read in
 /// January). Syslog writes the node's local time: a node not set to UTC needs the result
@@ -125,13 +137,7 @@ pub fn parse_syslog_prefix(text: &str, now_ms: u64) -> Option<u64> {
                 .checked_mul(1000)?,
         )
     };
-    let year = year_of(now_ms);
-    let t = at(year)?;
-    if t > now_ms.saturating_add(86_400_000) {
-        at(year.saturating_sub(1))
-    } else {
-        Some(t)
-    }
+    in_latest_year(now_ms, at)
 }
 
 /// Parses klog's header `Lmmdd hh:mm:ss.uuuuuu` (`I1122 10:21:33.123456 1234 file.go:1]`)
@@ -172,13 +178,7 @@ pub fn parse_klog_prefix(text: &str, now_ms: u64) -> Option<u64> {
                 .checked_add(ms)?,
         )
     };
-    let year = year_of(now_ms);
-    let t = at(year)?;
-    if t > now_ms.saturating_add(86_400_000) {
-        at(year.saturating_sub(1))
-    } else {
-        Some(t)
-    }
+    in_latest_year(now_ms, at)
 }
 
 /// The time of a daemon's log line: logrus' `time="<RFC 3339>"` (containerd, dockerd),
@@ -306,6 +306,18 @@ mod tests {
             Some(now)
         );
         assert_eq!(parse_log_line_time("no time here", now), None);
+        // New Year east of Greenwich: 00:59 on January 1st in Tokyo (UTC+9) read at 16:00
+        // UTC on December 31st is this year's first minute, not last January's.
+        let eve = 1_798_732_800_000; // 2026-12-31T16:00:00Z
+        let tokyo = |t: u64| t - 9 * 3_600_000;
+        assert_eq!(
+            parse_log_line_time_in("I0101 00:59:00.000000 1 x.go:1] y", eve, &tokyo),
+            Some(eve - 60_000)
+        );
+        assert_eq!(
+            parse_log_line_time_in("Jan  1 00:59:00 host kubelet[1]: y", eve, &tokyo),
+            Some(eve - 60_000)
+        );
         // Converted from the wall clock: klog and syslog, not RFC 3339 (it has its offset).
         let east = |t: u64| t - 3_600_000;
         assert_eq!(

@@ -7,10 +7,10 @@
 //!
 //! The zone is the host's `/etc/localtime` (under the host root: a DaemonSet sees the
 //! node's, not its image's), a TZif file (RFC 8536) parsed by `tz-rs`. No file means UTC,
-//! as glibc and Go take it; so does one that is not TZif (a garbage file is no reason to
-//! fail a diagnosis: its times stay as written, UTC, and the file is named in the error
-//! kept here). A daemon started with its own `TZ` environment variable writes in that zone
-//! instead; that is not looked at.
+//! as glibc and Go take it; so does one that is not TZif, as glibc takes it too (the
+//! daemons wrote UTC then). A daemon started with its own `TZ` environment variable writes
+//! in that zone instead; that is not looked at. A log follower reads the zone once, when
+//! it starts; the daemon logs at each read.
 
 use crate::fs::HostFs;
 
@@ -22,8 +22,6 @@ const MAX_TZIF: usize = 256 << 10;
 pub struct LocalTime {
     /// None: UTC. Shared: a follower hands a copy to each poll.
     zone: Option<std::sync::Arc<tz::TimeZone>>,
-    /// Why the zone is UTC although `/etc/localtime` is there (not TZif).
-    pub error: Option<String>,
 }
 
 impl LocalTime {
@@ -47,29 +45,31 @@ impl LocalTime {
             Ok(z) if is_utc(&z) => LocalTime::utc(),
             Ok(z) => LocalTime {
                 zone: Some(std::sync::Arc::new(z)),
-                error: None,
             },
-            Err(e) => LocalTime {
-                zone: None,
-                error: Some(format!(
-                    "/etc/localtime is not a time zone file ({e}): read as UTC"
-                )),
-            },
+            Err(_) => LocalTime::utc(),
         }
     }
 
-    /// The UTC offset, in seconds, in force at `unix_s`.
+    /// The UTC offset, in seconds, in force at `unix_s`. Past the last transition of a
+    /// file without a rule for after it (TZif version 1), the last transition's, as glibc
+    /// takes it (tz-rs finds none there).
     fn offset_at(&self, unix_s: i64) -> i64 {
-        self.zone
-            .as_ref()
-            .and_then(|z| z.find_local_time_type(unix_s).ok())
-            .map_or(0, |t| i64::from(t.ut_offset()))
+        let Some(z) = self.zone.as_ref() else {
+            return 0;
+        };
+        let t = z.find_local_time_type(unix_s).ok().or_else(|| {
+            let r = tz::TimeZone::as_ref(z);
+            let last = r.transitions().last()?;
+            r.local_time_types().get(last.local_time_type_index())
+        });
+        t.map_or(0, |t| i64::from(t.ut_offset()))
     }
 
     /// The UTC time of a wall-clock time, given as the milliseconds it would be in UTC. The
     /// offset is the one in force at that time: found from a first guess with the offset at
-    /// the wall time itself, then again at the guess (right but for the hour a clock set
-    /// back repeats, read as the later of the two, and the hour it skips).
+    /// the wall time itself, then again at the guess. Right but for the hour a clock set back
+    /// repeats (ambiguous: one of the two instants, the earlier west of Greenwich) and the
+    /// hour it skips (a neighbouring instant).
     pub fn wall_to_utc(&self, wall_ms: u64) -> u64 {
         if self.zone.is_none() {
             return wall_ms;
@@ -127,7 +127,7 @@ mod tests {
         .unwrap();
         let fs = RealFs::new(dir.path()).unwrap();
         let z = LocalTime::load(&fs);
-        assert!(z.error.is_none() && !z.is_utc());
+        assert!(!z.is_utc());
         // EST in December (UTC−5), EDT in July (UTC−4).
         assert_eq!(
             z.wall_to_utc(ms(2026, 12, 4, 13, 26)),
@@ -137,10 +137,37 @@ mod tests {
         // Around the change of 2026-03-08 (02:00 EST becomes 03:00 EDT): before and after.
         assert_eq!(z.wall_to_utc(ms(2026, 3, 8, 1, 30)), ms(2026, 3, 8, 6, 30));
         assert_eq!(z.wall_to_utc(ms(2026, 3, 8, 3, 30)), ms(2026, 3, 8, 7, 30));
+        // Past the file's transitions (to 2037): its footer rule, EDT in July 2040.
+        assert_eq!(z.wall_to_utc(ms(2040, 7, 1, 12, 0)), ms(2040, 7, 1, 16, 0));
         // Milliseconds are kept.
         assert_eq!(
             z.wall_to_utc(ms(2026, 12, 4, 13, 26) + 123),
             ms(2026, 12, 4, 18, 26) + 123
+        );
+    }
+
+    #[test]
+    fn etc_localtime_as_a_node_has_it_a_link_into_zoneinfo_resolves_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::create_dir_all(dir.path().join("usr/share/zoneinfo/America")).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/zoneinfo/America-New_York"
+            ),
+            dir.path().join("usr/share/zoneinfo/America/New_York"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            "/usr/share/zoneinfo/America/New_York",
+            dir.path().join("etc/localtime"),
+        )
+        .unwrap();
+        let z = LocalTime::load(&RealFs::new(dir.path()).unwrap());
+        assert_eq!(
+            z.wall_to_utc(ms(2026, 12, 4, 13, 26)),
+            ms(2026, 12, 4, 18, 26)
         );
     }
 
@@ -153,15 +180,15 @@ mod tests {
             ))
             .unwrap(),
         );
-        assert!(z.is_utc() && z.error.is_none());
+        assert!(z.is_utc());
     }
 
     #[test]
-    fn no_localtime_is_utc_and_a_garbage_one_is_utc_with_an_error() {
+    fn no_localtime_is_utc_and_so_is_a_garbage_one() {
         let dir = tempfile::tempdir().unwrap();
         let fs = RealFs::new(dir.path()).unwrap();
         let z = LocalTime::load(&fs);
-        assert!(z.is_utc() && z.error.is_none());
+        assert!(z.is_utc());
         assert_eq!(
             z.wall_to_utc(ms(2026, 12, 4, 13, 26)),
             ms(2026, 12, 4, 13, 26)
@@ -169,8 +196,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/localtime"), b"not TZif at all").unwrap();
         let z = LocalTime::load(&fs);
-        assert!(z.is_utc());
-        assert!(z.error.as_deref().unwrap().contains("/etc/localtime"));
+
         // A FIFO in its place is refused by the host seam, not read: UTC, no hang.
         std::fs::remove_file(dir.path().join("etc/localtime")).unwrap();
         rustix::fs::mknodat(
