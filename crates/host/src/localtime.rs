@@ -101,6 +101,20 @@ fn is_utc(z: &tz::TimeZone) -> bool {
     after && r.local_time_types().iter().all(|t| t.ut_offset() == 0)
 }
 
+/// Tests: installs the fixture TZif file of `zone` (`tests/fixtures/zoneinfo/`, `/` as `-`)
+/// at `rel` under `root`, its directories made.
+#[cfg(test)]
+pub(crate) fn install_zone(root: &std::path::Path, zone: &str, rel: &str) {
+    let to = root.join(rel);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let from = format!(
+        "{}/../../tests/fixtures/zoneinfo/{}",
+        env!("CARGO_MANIFEST_DIR"),
+        zone.replace('/', "-")
+    );
+    std::fs::copy(from, to).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,15 +130,7 @@ mod tests {
     fn wall_clock_times_of_a_zone_with_daylight_saving_are_converted_by_the_offset_then() {
         // The TZif file of America/New_York, as Debian's tzdata installs it.
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../tests/fixtures/zoneinfo/America-New_York"
-            ),
-            dir.path().join("etc/localtime"),
-        )
-        .unwrap();
+        install_zone(dir.path(), "America/New_York", "etc/localtime");
         let fs = RealFs::new(dir.path()).unwrap();
         let z = LocalTime::load(&fs);
         assert!(!z.is_utc());
@@ -149,16 +155,12 @@ mod tests {
     #[test]
     fn etc_localtime_as_a_node_has_it_a_link_into_zoneinfo_resolves_under_the_root() {
         let dir = tempfile::tempdir().unwrap();
+        install_zone(
+            dir.path(),
+            "America/New_York",
+            "usr/share/zoneinfo/America/New_York",
+        );
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::create_dir_all(dir.path().join("usr/share/zoneinfo/America")).unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../tests/fixtures/zoneinfo/America-New_York"
-            ),
-            dir.path().join("usr/share/zoneinfo/America/New_York"),
-        )
-        .unwrap();
         std::os::unix::fs::symlink(
             "/usr/share/zoneinfo/America/New_York",
             dir.path().join("etc/localtime"),

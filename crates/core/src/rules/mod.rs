@@ -1938,9 +1938,9 @@ mod tests {
         assert_eq!(sample_of(&format!("{exact}yz")), exact);
     }
 
-    #[test]
-    fn a_search_tuned_by_a_sample_finds_the_same_lines_and_hits() {
-        let s = set(vec![
+    /// An ext4 error rule and an OOM kill rule: two literals for the buffer search.
+    fn ext4_and_oom() -> Vec<RuleSpec> {
+        vec![
             RuleSpec::event("ext4", "Ext4Error", r"EXT4-fs error .*", Severity::Warning),
             RuleSpec::event(
                 "oom",
@@ -1948,7 +1948,12 @@ mod tests {
                 r"Killed process \d+",
                 Severity::Warning,
             ),
-        ]);
+        ]
+    }
+
+    #[test]
+    fn a_search_tuned_by_a_sample_finds_the_same_lines_and_hits() {
+        let s = set(ext4_and_oom());
         let mut log = String::new();
         for i in 0..300 {
             log.push_str(&match i % 20 {
@@ -1995,16 +2000,14 @@ mod tests {
 
     #[test]
     fn a_search_by_heads_passes_over_heads_without_the_rest_of_their_literal() {
-        let s = set(vec![
-            RuleSpec::event("ext4", "Ext4Error", r"EXT4-fs error .*", Severity::Warning),
-            RuleSpec::event(
-                "oom",
-                "OOMKilling",
-                r"Killed process \d+",
-                Severity::Warning,
-            ),
-            RuleSpec::event("kill", "Kill", r"Kill process \d+ \(", Severity::Warning),
-        ]);
+        let mut rules = ext4_and_oom();
+        rules.push(RuleSpec::event(
+            "kill",
+            "Kill",
+            r"Kill process \d+ \(",
+            Severity::Warning,
+        ));
+        let s = set(rules);
         // A sample where none of the literals' rarest 3 bytes occur: all searched by them.
         let mut sample = String::new();
         for i in 0..200 {

@@ -465,15 +465,7 @@ mod tests {
     #[test]
     fn a_kubelet_on_a_node_not_set_to_utc_writes_local_time_and_its_lines_are_recent() {
         let (dir, fs, ps) = tree();
-        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../tests/fixtures/zoneinfo/America-New_York"
-            ),
-            dir.path().join("etc/localtime"),
-        )
-        .unwrap();
+        crate::localtime::install_zone(dir.path(), "America/New_York", "etc/localtime");
         // 08:21:40 in New York in September (EDT, UTC-4) is 12:21:40Z, five minutes before
         // NOW; read as UTC it would be over four hours old, outside the lookback.
         append(

@@ -971,15 +971,7 @@ mod tests {
     #[test]
     fn syslog_times_are_the_nodes_local_time() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../tests/fixtures/zoneinfo/America-New_York"
-            ),
-            dir.path().join("etc/localtime"),
-        )
-        .unwrap();
+        crate::localtime::install_zone(dir.path(), "America/New_York", "etc/localtime");
         std::fs::write(
             dir.path().join("kern.log"),
             "Sep 13 08:26:40 node-7 kernel: [ 12.5] Out of memory: Killed process 7 (x)\n",
