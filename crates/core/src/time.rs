@@ -100,23 +100,49 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// The latest of next year, this year and last year (of `now_ms`) in which the time `at`
-/// gives is no more than a day ahead of `now_ms`. Next year too: a wall-clock time east of
-/// Greenwich is already in the new year while `now_ms` (UTC) is in the old one (a line of
-/// 00:59 on January 1st in Tokyo, read at 16:00 UTC on December 31st).
-fn in_latest_year(now_ms: u64, at: impl Fn(i64) -> Option<u64>) -> Option<u64> {
+/// The UTC time of a wall-clock time without a year (`at` gives it in a year, as if UTC;
+/// `wall_to_utc` converts it), in the year the line was most likely written: this year's,
+/// unless that is more than a day ahead of `now_ms` (a December line read in January: last
+/// year's), or next year's when that is no more than [`SKEW_MS`] ahead — a wall clock east of
+/// Greenwich is already in the new year while `now_ms` (UTC) is still in the old one (00:59
+/// on January 1st in Tokyo, read at 16:00 UTC on December 31st). Not next year's on any
+/// looser terms: a line of last January 1st read on December 31st is a year old, not
+/// tomorrow's.
+fn in_latest_year(
+    now_ms: u64,
+    at: impl Fn(i64) -> Option<u64>,
+    wall_to_utc: &dyn Fn(u64) -> u64,
+) -> Option<u64> {
     let year = year_of(now_ms);
-    [year.saturating_add(1), year, year.saturating_sub(1)]
-        .into_iter()
-        .filter_map(at)
-        .find(|t| *t <= now_ms.saturating_add(86_400_000))
+    let utc = |y: i64| at(y).map(wall_to_utc);
+    if let Some(t) = utc(year.saturating_add(1))
+        && t <= now_ms.saturating_add(SKEW_MS)
+    {
+        return Some(t);
+    }
+    match utc(year) {
+        Some(t) if t <= now_ms.saturating_add(86_400_000) => Some(t),
+        _ => utc(year.saturating_sub(1)),
+    }
 }
 
-/// Parses `Mmm dd hh:mm:ss` at the start of `text` as UTC in the year of `now_ms`; a time
-/// more than a day ahead of `now_ms` is taken as last year's (a December line read in
-/// January). Syslog writes the node's local time: a node not set to UTC needs the result
-/// converted (the host's `LocalTime::wall_to_utc`).
+/// How far ahead of the reader's clock a line's time may be and still be taken as written
+/// now (the writer's clock a little ahead).
+const SKEW_MS: u64 = 10 * 60_000;
+
+/// Parses `Mmm dd hh:mm:ss` at the start of `text` as UTC, in the year [`in_latest_year`]
+/// picks. Syslog writes the node's local time: [`parse_syslog_prefix_in`] converts it.
 pub fn parse_syslog_prefix(text: &str, now_ms: u64) -> Option<u64> {
+    parse_syslog_prefix_in(text, now_ms, &|t| t)
+}
+
+/// [`parse_syslog_prefix`], the wall-clock time turned into UTC by `wall_to_utc` (the host's
+/// `LocalTime::wall_to_utc`) before its year is chosen.
+pub fn parse_syslog_prefix_in(
+    text: &str,
+    now_ms: u64,
+    wall_to_utc: &dyn Fn(u64) -> u64,
+) -> Option<u64> {
     let mut f = text.split_whitespace();
     let name = f.next()?;
     let month = u32::try_from(MONTHS.iter().position(|m| *m == name)?)
@@ -137,14 +163,23 @@ pub fn parse_syslog_prefix(text: &str, now_ms: u64) -> Option<u64> {
                 .checked_mul(1000)?,
         )
     };
-    in_latest_year(now_ms, at)
+    in_latest_year(now_ms, at, wall_to_utc)
 }
 
 /// Parses klog's header `Lmmdd hh:mm:ss.uuuuuu` (`I1122 10:21:33.123456 1234 file.go:1]`)
-/// at the start of `text` as UTC in the year of `now_ms`. klog writes the local time without
-/// a year or zone: a node not set to UTC needs the result converted (the host's
-/// `LocalTime::wall_to_utc`). A time over a day ahead is last year's.
+/// at the start of `text` as UTC, in the year [`in_latest_year`] picks. klog writes the
+/// local time without a year or zone: [`parse_klog_prefix_in`] converts it.
 pub fn parse_klog_prefix(text: &str, now_ms: u64) -> Option<u64> {
+    parse_klog_prefix_in(text, now_ms, &|t| t)
+}
+
+/// [`parse_klog_prefix`], the wall-clock time turned into UTC by `wall_to_utc` before its
+/// year is chosen.
+pub fn parse_klog_prefix_in(
+    text: &str,
+    now_ms: u64,
+    wall_to_utc: &dyn Fn(u64) -> u64,
+) -> Option<u64> {
     let mut f = text.split_whitespace();
     let head = f.next()?;
     let mut chars = head.chars();
@@ -178,7 +213,7 @@ pub fn parse_klog_prefix(text: &str, now_ms: u64) -> Option<u64> {
                 .checked_add(ms)?,
         )
     };
-    in_latest_year(now_ms, at)
+    in_latest_year(now_ms, at, wall_to_utc)
 }
 
 /// The time of a daemon's log line: logrus' `time="<RFC 3339>"` (containerd, dockerd),
@@ -201,10 +236,10 @@ pub fn parse_log_line_time_in(
             .get(i.checked_add(6)?..)
             .and_then(parse_rfc3339_prefix_quoted);
     }
-    if let Some(t) = parse_klog_prefix(text, now_ms) {
-        return Some(wall_to_utc(t));
+    if let Some(t) = parse_klog_prefix_in(text, now_ms, wall_to_utc) {
+        return Some(t);
     }
-    parse_rfc3339_prefix(text).or_else(|| parse_syslog_prefix(text, now_ms).map(wall_to_utc))
+    parse_rfc3339_prefix(text).or_else(|| parse_syslog_prefix_in(text, now_ms, wall_to_utc))
 }
 
 fn parse_rfc3339_prefix_quoted(s: &str) -> Option<u64> {
@@ -317,6 +352,17 @@ mod tests {
         assert_eq!(
             parse_log_line_time_in("Jan  1 00:59:00 host kubelet[1]: y", eve, &tokyo),
             Some(eve - 60_000)
+        );
+        // On December 31st, last January 1st's line is a year old, not tomorrow's.
+        let dec31 = 1_798_711_200_000; // 2026-12-31T10:00:00Z
+        let jan1 = 1_767_258_000_000; // 2026-01-01T09:00:00Z
+        assert_eq!(
+            parse_log_line_time("Jan  1 09:00:00 host kernel: Out of memory", dec31),
+            Some(jan1)
+        );
+        assert_eq!(
+            parse_log_line_time("I0101 09:00:00.000000 1 x.go:1] y", dec31),
+            Some(jan1)
         );
         // Converted from the wall clock: klog and syslog, not RFC 3339 (it has its offset).
         let east = |t: u64| t - 3_600_000;

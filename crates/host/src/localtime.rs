@@ -174,6 +174,32 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_file_keeps_its_last_transitions_offset_after_it() {
+        // New York's file cut to its version-1 part (the header and data of 32-bit times
+        // that open every TZif file), marked version 1: no rule for after its last
+        // transition, in November 2037 (to EST).
+        let mut f = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/zoneinfo/America-New_York"
+        ))
+        .unwrap();
+        let n =
+            |i: usize| u32::from_be_bytes(f[20 + 4 * i..24 + 4 * i].try_into().unwrap()) as usize;
+        let (isut, isstd, leap, time, types, chars) = (n(0), n(1), n(2), n(3), n(4), n(5));
+        let v1 = 44 + time * 5 + types * 6 + chars + leap * 8 + isstd + isut;
+        f.truncate(v1);
+        f[4] = 0;
+        let z = LocalTime::of_tzif(&f);
+        assert!(!z.is_utc());
+        assert_eq!(
+            z.wall_to_utc(ms(2026, 12, 4, 13, 26)),
+            ms(2026, 12, 4, 18, 26)
+        );
+        // July 2040, past the last transition: EST kept (the footer rule would say EDT).
+        assert_eq!(z.wall_to_utc(ms(2040, 7, 1, 12, 0)), ms(2040, 7, 1, 17, 0));
+    }
+
+    #[test]
     fn the_utc_zone_file_is_utc() {
         let z = LocalTime::of_tzif(
             &std::fs::read(concat!(

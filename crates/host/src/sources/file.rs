@@ -14,7 +14,7 @@ use crate::localtime::LocalTime;
 use node_doctor_core::model::log::{MAX_LINE, line_text};
 use node_doctor_core::model::{LogRecord, Unavailable};
 use node_doctor_core::rules::{LineFinder, lines_in};
-use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix};
+use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix_in};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
@@ -33,7 +33,8 @@ pub enum TimeFormat {
     Rfc3339,
     /// Classic syslog (`Nov 22 19:20:17 host kernel: ...`): no year and no zone, the node's
     /// local time (its `/etc/localtime`, [`LocalTime`]) in the current year (the previous
-    /// year for a date ahead of today).
+    /// year for a date over a day ahead of now; the next for one that is already there east
+    /// of Greenwich).
     Syslog,
 }
 
@@ -44,7 +45,7 @@ fn record(line: &[u8], cut: bool, format: TimeFormat, local: &LocalTime, now_ms:
     r.time_ms = match format {
         TimeFormat::None => None,
         TimeFormat::Rfc3339 => parse_rfc3339_prefix(&r.text),
-        TimeFormat::Syslog => parse_syslog_prefix(&r.text, now_ms).map(|t| local.wall_to_utc(t)),
+        TimeFormat::Syslog => parse_syslog_prefix_in(&r.text, now_ms, &|t| local.wall_to_utc(t)),
     };
     r
 }
@@ -583,8 +584,8 @@ fn read_lines(
         };
         let chunk = b.get(..n).unwrap_or(&[]);
         // Counted with SIMD compares summed in place (bytecount, ripgrep's counter): memchr's
-        // iterator stops at every newline, some 2.3 million over a 235 MB log, and took 5-6 %
-        // more of a one-shot run's wall time (docs/performance.md, ninth session).
+        // iterator stops at every newline, some 2.3 million over a 235 MB log, and took about
+        // 5 % more of a one-shot run's wall time (docs/performance.md, ninth session).
         let nl = bytecount::count(chunk, b'\n');
         total = total.saturating_add(n as u64);
         // Where the pieces take_chunk hands out start: a carried line began before this
