@@ -130,15 +130,10 @@ fn in_latest_year(
 /// now (the writer's clock a little ahead).
 const SKEW_MS: u64 = 10 * 60_000;
 
-/// Parses `Mmm dd hh:mm:ss` at the start of `text` as UTC, in the year [`in_latest_year`]
-/// picks. Syslog writes the node's local time: [`parse_syslog_prefix_in`] converts it.
-pub fn parse_syslog_prefix(text: &str, now_ms: u64) -> Option<u64> {
-    parse_syslog_prefix_in(text, now_ms, &|t| t)
-}
-
-/// [`parse_syslog_prefix`], the wall-clock time turned into UTC by `wall_to_utc` (the host's
-/// `LocalTime::wall_to_utc`) before its year is chosen.
-pub fn parse_syslog_prefix_in(
+/// Parses `Mmm dd hh:mm:ss` at the start of `text`: the node's local time (syslog writes
+/// no zone), turned into UTC by `wall_to_utc` (the host's `LocalTime::wall_to_utc`; `|t| t`
+/// on a node in UTC) before [`in_latest_year`] picks its year.
+pub fn parse_syslog_prefix(
     text: &str,
     now_ms: u64,
     wall_to_utc: &dyn Fn(u64) -> u64,
@@ -167,19 +162,9 @@ pub fn parse_syslog_prefix_in(
 }
 
 /// Parses klog's header `Lmmdd hh:mm:ss.uuuuuu` (`I1122 10:21:33.123456 1234 file.go:1]`)
-/// at the start of `text` as UTC, in the year [`in_latest_year`] picks. klog writes the
-/// local time without a year or zone: [`parse_klog_prefix_in`] converts it.
-pub fn parse_klog_prefix(text: &str, now_ms: u64) -> Option<u64> {
-    parse_klog_prefix_in(text, now_ms, &|t| t)
-}
-
-/// [`parse_klog_prefix`], the wall-clock time turned into UTC by `wall_to_utc` before its
-/// year is chosen.
-pub fn parse_klog_prefix_in(
-    text: &str,
-    now_ms: u64,
-    wall_to_utc: &dyn Fn(u64) -> u64,
-) -> Option<u64> {
+/// at the start of `text`: the local time without a year or zone, turned into UTC by
+/// `wall_to_utc` before [`in_latest_year`] picks its year.
+pub fn parse_klog_prefix(text: &str, now_ms: u64, wall_to_utc: &dyn Fn(u64) -> u64) -> Option<u64> {
     let mut f = text.split_whitespace();
     let head = f.next()?;
     let mut chars = head.chars();
@@ -217,16 +202,10 @@ pub fn parse_klog_prefix_in(
 }
 
 /// The time of a daemon's log line: logrus' `time="<RFC 3339>"` (containerd, dockerd),
-/// klog's header (kubelet), or an RFC 3339 or syslog prefix; klog's and syslog's wall-clock
-/// times read as UTC ([`parse_log_line_time_in`] converts them).
-pub fn parse_log_line_time(text: &str, now_ms: u64) -> Option<u64> {
-    parse_log_line_time_in(text, now_ms, &|t| t)
-}
-
-/// [`parse_log_line_time`] with the formats that write the node's wall-clock time without a
-/// zone (klog, syslog) turned into UTC by `wall_to_utc` (the host's local zone, given their
-/// fields as if they were UTC); RFC 3339 times carry their offset.
-pub fn parse_log_line_time_in(
+/// klog's header (kubelet), or an RFC 3339 or syslog prefix. klog and syslog write the
+/// node's wall-clock time without a zone: `wall_to_utc` converts it (the host's local zone,
+/// given the fields as if they were UTC); RFC 3339 times carry their offset.
+pub fn parse_log_line_time(
     text: &str,
     now_ms: u64,
     wall_to_utc: &dyn Fn(u64) -> u64,
@@ -236,10 +215,9 @@ pub fn parse_log_line_time_in(
             .get(i.checked_add(6)?..)
             .and_then(parse_rfc3339_prefix_quoted);
     }
-    if let Some(t) = parse_klog_prefix_in(text, now_ms, wall_to_utc) {
-        return Some(t);
-    }
-    parse_rfc3339_prefix(text).or_else(|| parse_syslog_prefix_in(text, now_ms, wall_to_utc))
+    parse_klog_prefix(text, now_ms, wall_to_utc)
+        .or_else(|| parse_rfc3339_prefix(text))
+        .or_else(|| parse_syslog_prefix(text, now_ms, wall_to_utc))
 }
 
 fn parse_rfc3339_prefix_quoted(s: &str) -> Option<u64> {
@@ -310,6 +288,9 @@ pub fn parse_rfc3339_prefix(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A node in UTC: wall-clock times are UTC times.
+    const UTC: &dyn Fn(u64) -> u64 = &|t| t;
+
     #[test]
     fn civil_round_trip() {
         for days in [-1_000_000i64, -1, 0, 1, 19_000, 20_424, 2_932_896] {
@@ -332,54 +313,54 @@ mod tests {
     fn klog_and_logrus_times() {
         let now = 1_600_000_000_000; // 2020-09-13T12:26:40Z
         assert_eq!(
-            parse_klog_prefix("I0913 12:26:40.500000 1234 server.go:1] x", now),
+            parse_klog_prefix("I0913 12:26:40.500000 1234 server.go:1] x", now, UTC),
             Some(now + 500)
         );
-        assert_eq!(parse_klog_prefix("X0913 12:26:40", now), None);
+        assert_eq!(parse_klog_prefix("X0913 12:26:40", now, UTC), None);
         assert_eq!(
-            parse_log_line_time(r#"time="2020-09-13T12:26:40Z" level=info msg=x"#, now),
+            parse_log_line_time(r#"time="2020-09-13T12:26:40Z" level=info msg=x"#, now, UTC),
             Some(now)
         );
-        assert_eq!(parse_log_line_time("no time here", now), None);
+        assert_eq!(parse_log_line_time("no time here", now, UTC), None);
         // New Year east of Greenwich: 00:59 on January 1st in Tokyo (UTC+9) read at 16:00
         // UTC on December 31st is this year's first minute, not last January's.
         let eve = 1_798_732_800_000; // 2026-12-31T16:00:00Z
         let tokyo = |t: u64| t - 9 * 3_600_000;
         assert_eq!(
-            parse_log_line_time_in("I0101 00:59:00.000000 1 x.go:1] y", eve, &tokyo),
+            parse_log_line_time("I0101 00:59:00.000000 1 x.go:1] y", eve, &tokyo),
             Some(eve - 60_000)
         );
         assert_eq!(
-            parse_log_line_time_in("Jan  1 00:59:00 host kubelet[1]: y", eve, &tokyo),
+            parse_log_line_time("Jan  1 00:59:00 host kubelet[1]: y", eve, &tokyo),
             Some(eve - 60_000)
         );
         // On December 31st, last January 1st's line is a year old, not tomorrow's.
         let dec31 = 1_798_711_200_000; // 2026-12-31T10:00:00Z
         let jan1 = 1_767_258_000_000; // 2026-01-01T09:00:00Z
         assert_eq!(
-            parse_log_line_time("Jan  1 09:00:00 host kernel: Out of memory", dec31),
+            parse_log_line_time("Jan  1 09:00:00 host kernel: Out of memory", dec31, UTC),
             Some(jan1)
         );
         assert_eq!(
-            parse_log_line_time("I0101 09:00:00.000000 1 x.go:1] y", dec31),
+            parse_log_line_time("I0101 09:00:00.000000 1 x.go:1] y", dec31, UTC),
             Some(jan1)
         );
         // Converted from the wall clock: klog and syslog, not RFC 3339 (it has its offset).
         let east = |t: u64| t - 3_600_000;
         assert_eq!(
-            parse_log_line_time_in("I0913 12:26:40.500000 1234 server.go:1] x", now, &east),
+            parse_log_line_time("I0913 12:26:40.500000 1234 server.go:1] x", now, &east),
             Some(now + 500 - 3_600_000)
         );
         assert_eq!(
-            parse_log_line_time_in("Sep 13 12:26:40 host kubelet[1]: x", now, &east),
+            parse_log_line_time("Sep 13 12:26:40 host kubelet[1]: x", now, &east),
             Some(now - 3_600_000)
         );
         assert_eq!(
-            parse_log_line_time_in("2020-09-13T12:26:40Z x", now, &east),
+            parse_log_line_time("2020-09-13T12:26:40Z x", now, &east),
             Some(now)
         );
         assert_eq!(
-            parse_log_line_time_in(r#"time="2020-09-13T12:26:40Z" level=info"#, now, &east),
+            parse_log_line_time(r#"time="2020-09-13T12:26:40Z" level=info"#, now, &east),
             Some(now)
         );
     }
@@ -388,15 +369,15 @@ mod tests {
     fn syslog_prefixes() {
         let now = 1_600_000_000_000; // 2020-09-13T12:26:40Z
         assert_eq!(
-            parse_syslog_prefix("Sep 13 12:26:40 node-7 kernel: x", now),
+            parse_syslog_prefix("Sep 13 12:26:40 node-7 kernel: x", now, UTC),
             Some(now)
         );
         assert_eq!(
-            parse_syslog_prefix("Dec 31 23:59:59 h k:", now),
+            parse_syslog_prefix("Dec 31 23:59:59 h k:", now, UTC),
             Some(days_from_civil(2019, 12, 31) as u64 * 86_400_000 + 86_399_000)
         );
-        assert_eq!(parse_syslog_prefix("Foo 13 12:26:40 x", now), None);
-        assert_eq!(parse_syslog_prefix("Sep 13 25:00:00 x", now), None);
+        assert_eq!(parse_syslog_prefix("Foo 13 12:26:40 x", now, UTC), None);
+        assert_eq!(parse_syslog_prefix("Sep 13 25:00:00 x", now, UTC), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use node_doctor_core::kubelet::keep_line;
 use node_doctor_core::model::log::{JournalFilter, LogRecord, line_text};
 use node_doctor_core::model::process::Process;
 use node_doctor_core::model::runtime::{DaemonLog, MAX_DAEMON_LINES};
-use node_doctor_core::time::parse_log_line_time_in;
+use node_doctor_core::time::parse_log_line_time;
 use std::collections::VecDeque;
 
 /// How far back the lines are read.
@@ -61,6 +61,9 @@ impl Keep {
 pub fn read(fs: &dyn HostFs, processes: &[Process], now_ms: u64) -> Vec<DaemonLog> {
     let since = now_ms.saturating_sub(LOOKBACK_MS);
     let has_journal = !journal::journal_dirs(fs).is_empty();
+    // klog and syslog files write the node's local time: its zone, read once, when a file
+    // is read.
+    let mut local: Option<LocalTime> = None;
     let mut out = Vec::new();
     for (comm, unit) in DAEMONS {
         let process = processes.iter().find(|p| p.comm == *comm && !p.is_zombie());
@@ -92,7 +95,8 @@ pub fn read(fs: &dyn HostFs, processes: &[Process], now_ms: u64) -> Vec<DaemonLo
             && let Some(p) = process
             && let Some(file) = stderr_file(fs, p)
         {
-            log = Some(read_file(fs, comm, &file, since, now_ms));
+            let local = local.get_or_insert_with(|| LocalTime::load(fs));
+            log = Some(read_file(fs, (comm, &file), local, since, now_ms));
         }
         if let Some(l) = log {
             out.push(l);
@@ -125,10 +129,14 @@ fn stderr_file(fs: &dyn HostFs, p: &Process) -> Option<String> {
 
 /// The last [`FILE_TAIL`] bytes of a log file, lines since `since` (lines without a
 /// readable time are kept: they are the newest part of the file).
-fn read_file(fs: &dyn HostFs, daemon: &str, path: &str, since: u64, now_ms: u64) -> DaemonLog {
+fn read_file(
+    fs: &dyn HostFs,
+    (daemon, path): (&str, &str),
+    local: &LocalTime,
+    since: u64,
+    now_ms: u64,
+) -> DaemonLog {
     use std::io::{Read, Seek, SeekFrom};
-    // klog and syslog write the node's local time.
-    let local = LocalTime::load(fs);
     let source = format!("file:{path}");
     let fail = |e: String| DaemonLog {
         daemon: daemon.to_string(),
@@ -157,7 +165,7 @@ fn read_file(fs: &dyn HostFs, daemon: &str, path: &str, since: u64, now_ms: u64)
     let mut first_time = None;
     for line in chunks.filter(|l| !l.is_empty()) {
         let (text, cut) = line_text(line);
-        let t = parse_log_line_time_in(&text, now_ms, &|w| local.wall_to_utc(w));
+        let t = parse_log_line_time(&text, now_ms, &|w| local.wall_to_utc(w));
         if t.is_some_and(|t| t < since) {
             continue;
         }
@@ -266,6 +274,8 @@ impl Tail {
     pub fn read(&mut self, fs: &dyn HostFs, processes: &[Process], now_ms: u64) -> Vec<DaemonLog> {
         let since = now_ms.saturating_sub(LOOKBACK_MS);
         let has_journal = !journal::journal_dirs(fs).is_empty();
+        // The node's zone, read once per call when a file is read (it may change).
+        let mut local: Option<LocalTime> = None;
         let mut out = Vec::new();
         for (comm, unit) in DAEMONS {
             let process = processes.iter().find(|p| p.comm == *comm && !p.is_zombie());
@@ -300,7 +310,8 @@ impl Tail {
             } else if let Some(p) = process
                 && let Some(path) = stderr_file(fs, p)
             {
-                let error = follow_file(fs, &path, f, since, now_ms).err();
+                let local = local.get_or_insert_with(|| LocalTime::load(fs));
+                let error = follow_file(fs, (&path, local), f, since, now_ms).err();
                 log = Some((format!("file:{path}"), f.file_from_ms, error));
             } else if let Some(e) = journal_error.filter(|_| process.is_some()) {
                 log = Some((format!("journal:{unit}"), f.started_ms, Some(e)));
@@ -319,14 +330,12 @@ impl Tail {
 /// A partial last line waits for the next call.
 fn follow_file(
     fs: &dyn HostFs,
-    path: &str,
+    (path, local): (&str, &LocalTime),
     f: &mut Followed,
     since: u64,
     now_ms: u64,
 ) -> Result<(), String> {
     use std::io::{Read, Seek, SeekFrom};
-    // klog and syslog write the node's local time (read again each time: a few KiB).
-    let local = LocalTime::load(fs);
     let (dev, ino, size) = fs.file_identity(rel(path)).map_err(|u| u.to_string())?;
     let cont = f
         .file
@@ -360,7 +369,7 @@ fn follow_file(
     let mut first_time = None;
     for line in chunks.filter(|l| !l.is_empty()) {
         let (text, cut) = line_text(line);
-        let t = parse_log_line_time_in(&text, now_ms, &|w| local.wall_to_utc(w));
+        let t = parse_log_line_time(&text, now_ms, &|w| local.wall_to_utc(w));
         if t.is_some_and(|t| t < since) {
             continue;
         }

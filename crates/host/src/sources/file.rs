@@ -14,7 +14,7 @@ use crate::localtime::LocalTime;
 use node_doctor_core::model::log::{MAX_LINE, line_text};
 use node_doctor_core::model::{LogRecord, Unavailable};
 use node_doctor_core::rules::{LineFinder, lines_in};
-use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix_in};
+use node_doctor_core::time::{parse_rfc3339_prefix, parse_syslog_prefix};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
@@ -45,7 +45,7 @@ fn record(line: &[u8], cut: bool, format: TimeFormat, local: &LocalTime, now_ms:
     r.time_ms = match format {
         TimeFormat::None => None,
         TimeFormat::Rfc3339 => parse_rfc3339_prefix(&r.text),
-        TimeFormat::Syslog => parse_syslog_prefix_in(&r.text, now_ms, &|t| local.wall_to_utc(t)),
+        TimeFormat::Syslog => parse_syslog_prefix(&r.text, now_ms, &|t| local.wall_to_utc(t)),
     };
     r
 }
