@@ -96,9 +96,19 @@ pub fn year_of(ms: u64) -> i64 {
     civil_from_days((ms / 86_400_000) as i64).0
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+const MONTHS: [[u8; 3]; 12] = [
+    *b"Jan", *b"Feb", *b"Mar", *b"Apr", *b"May", *b"Jun", *b"Jul", *b"Aug", *b"Sep", *b"Oct",
+    *b"Nov", *b"Dec",
 ];
+
+/// A month's number (1-12) by its syslog name. The name's three bytes are compared as one
+/// array, not name by name through `memcmp` (every candidate line of a syslog file comes
+/// through here: docs/performance.md, tenth session).
+fn month_number(name: &str) -> Option<u32> {
+    let b: [u8; 3] = name.as_bytes().try_into().ok()?;
+    let i = MONTHS.iter().position(|m| *m == b)?;
+    u32::try_from(i).ok()?.checked_add(1)
+}
 
 /// The UTC time of a wall-clock time without a year (`at` gives it in a year, as if UTC;
 /// `wall_to_utc` converts it), in the year the line was most likely written: this year's,
@@ -140,9 +150,7 @@ pub fn parse_syslog_prefix(
 ) -> Option<u64> {
     let mut f = text.split_whitespace();
     let name = f.next()?;
-    let month = u32::try_from(MONTHS.iter().position(|m| *m == name)?)
-        .ok()?
-        .checked_add(1)?;
+    let month = month_number(name)?;
     let day: u32 = f.next()?.parse().ok()?;
     let mut hms = f.next()?.split(':').map(|v| v.parse::<u64>().ok());
     let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
@@ -377,6 +385,28 @@ mod tests {
             Some(days_from_civil(2019, 12, 31) as u64 * 86_400_000 + 86_399_000)
         );
         assert_eq!(parse_syslog_prefix("Foo 13 12:26:40 x", now, UTC), None);
+        // Every month by its name; names of other lengths or case are none.
+        for (i, name) in [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let t = parse_syslog_prefix(&format!("{name} 1 00:00:00 h k:"), now, UTC);
+            let day = days_from_civil(2020, i as u32 + 1, 1) as u64 * 86_400_000;
+            assert_eq!(t, Some(day), "{name}");
+        }
+        for (i, name) in ["Oct", "Nov", "Dec"].iter().enumerate() {
+            let t = parse_syslog_prefix(&format!("{name} 1 00:00:00 h k:"), now, UTC);
+            let day = days_from_civil(2019, i as u32 + 10, 1) as u64 * 86_400_000;
+            assert_eq!(t, Some(day), "{name}, over a day ahead: last year");
+        }
+        for name in ["Se", "Sept", "sep", "SEP"] {
+            assert_eq!(
+                parse_syslog_prefix(&format!("{name} 1 00:00:00 h"), now, UTC),
+                None
+            );
+        }
         assert_eq!(parse_syslog_prefix("Sep 13 25:00:00 x", now, UTC), None);
     }
 

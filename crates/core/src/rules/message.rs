@@ -47,8 +47,10 @@ fn clock(b: &[u8], i: usize) -> bool {
 
 /// RFC 3164 `Mmm dd hh:mm:ss` (day space-padded or not) at `i`: the index after it.
 fn rfc3164(b: &[u8], i: usize) -> Option<usize> {
-    let month = b.get(i..i.saturating_add(3))?;
-    if !MONTHS.iter().any(|m| m.as_slice() == month) || at(b, i.saturating_add(3)) != b' ' {
+    // Compared as 3-byte arrays (integers), not slices through `memcmp`: every candidate
+    // line comes through here.
+    let month: [u8; 3] = b.get(i..i.saturating_add(3))?.try_into().ok()?;
+    if !MONTHS.iter().any(|m| **m == month) || at(b, i.saturating_add(3)) != b' ' {
         return None;
     }
     let mut j = i.saturating_add(4);

@@ -1141,8 +1141,7 @@ impl Matcher {
 
     fn check_record(&mut self, rec: &LogRecord, at: u64, prev: &[String]) -> Vec<Hit> {
         let (msg, logger) = self.message(rec);
-        let msg = msg.to_string();
-        self.check(rec, &msg, logger, at, prev)
+        self.check(rec, msg, logger, at, prev)
     }
 
     /// The messages of the lines before the one starting at `start` (oldest first), for
@@ -1196,7 +1195,7 @@ impl Matcher {
     }
 
     /// Runs the rules over one candidate message (and, for multi-line rules, the messages
-    /// before it).
+    /// before it) and records their hits in their groups.
     fn check(
         &mut self,
         r: &LogRecord,
@@ -1205,7 +1204,18 @@ impl Matcher {
         at: u64,
         prev: &[String],
     ) -> Vec<Hit> {
-        let set = self.set.clone();
+        let mut hits = self.judge(r, msg, logger, prev);
+        for h in &mut hits {
+            self.record(h, at);
+        }
+        hits
+    }
+
+    /// The hits of the rules over one candidate message, not recorded yet: what matched,
+    /// with its subject and measures. Depends on the rules and the options only, never on
+    /// what was fed before: the groups, counters and folding are [`Matcher::record`]'s.
+    fn judge(&self, r: &LogRecord, msg: &str, logger: Logger, prev: &[String]) -> Vec<Hit> {
+        let set = &self.set;
         // (rule, the text it matched: the message, or the lines joined).
         let mut matched: Vec<(usize, Option<String>)> = Vec::new();
         for i in self.searcher.rules_for(msg.as_bytes()) {
@@ -1288,7 +1298,7 @@ impl Matcher {
                 let s = subject.get_or_insert_with(|| Subject::new(SubjectKind::Unit));
                 s.unit = Some(unit.clone());
             }
-            let mut h = Hit {
+            hits.push(Hit {
                 rule: i,
                 group: None,
                 subject,
@@ -1298,9 +1308,7 @@ impl Matcher {
                     .as_ref()
                     .map(|c| measures_of(c, &rule.measure_groups))
                     .unwrap_or_default(),
-            };
-            self.record(&mut h, at);
-            hits.push(h);
+            });
         }
         hits
     }
