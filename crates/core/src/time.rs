@@ -401,7 +401,7 @@ mod tests {
             let day = days_from_civil(2019, i as u32 + 10, 1) as u64 * 86_400_000;
             assert_eq!(t, Some(day), "{name}, over a day ahead: last year");
         }
-        for name in ["Se", "Sept", "sep", "SEP"] {
+        for name in ["Se", "Sept", "sep", "SEP", "Sé", "Sëp"] {
             assert_eq!(
                 parse_syslog_prefix(&format!("{name} 1 00:00:00 h"), now, UTC),
                 None

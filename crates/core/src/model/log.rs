@@ -100,15 +100,16 @@ impl LogRecord {
     }
 }
 
-/// Bytes of one line to text: cut at [`MAX_LINE`] (on a char boundary), invalid UTF-8
-/// replaced. Returns the text and whether it was cut.
+/// Bytes of one line to text: cut at byte [`MAX_LINE`], invalid UTF-8 replaced by U+FFFD
+/// (a character the cut splits too, so the text can be `MAX_LINE + 2` bytes). Returns the
+/// text and whether it was cut.
 pub fn line_text(bytes: &[u8]) -> (String, bool) {
     let cut = bytes.len() > MAX_LINE;
     let bytes = bytes.get(..MAX_LINE).unwrap_or(bytes);
     // Valid UTF-8 (nearly every log line) is checked by `from_utf8`'s word-at-a-time ASCII
-    // path; the lossy decoder walks the bytes chunk by chunk, some 1.5 % of a one-shot
-    // run's samples where every candidate line passes through here (docs/performance.md,
-    // tenth session).
+    // path; the lossy decoder walks the bytes chunk by chunk, 1.4 % of a one-shot run's
+    // samples where every candidate line passes through here (docs/performance.md, tenth
+    // session).
     let mut s = match std::str::from_utf8(bytes) {
         Ok(valid) => valid.to_owned(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
@@ -169,7 +170,10 @@ mod tests {
         let mut split = vec![b'a'; MAX_LINE - 1];
         split.extend_from_slice("é".as_bytes());
         let (t, cut) = line_text(&split);
-        assert!(cut && t.ends_with('\u{fffd}') && t.len() == MAX_LINE - 1 + 3);
+        assert!(cut);
+        assert_eq!(t.len(), MAX_LINE + 2);
+        assert!(t.ends_with('\u{fffd}'));
+        assert!(t[..MAX_LINE - 1].bytes().all(|b| b == b'a'));
     }
 }
 

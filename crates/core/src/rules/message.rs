@@ -310,5 +310,15 @@ mod tests {
         assert_eq!(of("[not a stamp] x"), "[not a stamp] x");
         assert_eq!(of(""), "");
         assert_eq!(of("Nov 22 19:20:17"), "Nov 22 19:20:17");
+        // Every month's name is a timestamp's; other lengths, other case, 3 bytes that are
+        // not ASCII are not.
+        for m in [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ] {
+            assert_eq!(of(&format!("{m} 22 19:20:17 h x: y")), "y", "{m}");
+        }
+        for m in ["Se", "Sept", "sep", "SEP", "Sé", "Sëp"] {
+            assert_eq!(strip(&format!("{m} 22 19:20:17 h x: y")).start, 0, "{m}");
+        }
     }
 }
