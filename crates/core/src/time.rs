@@ -96,7 +96,8 @@ pub fn year_of(ms: u64) -> i64 {
     civil_from_days((ms / 86_400_000) as i64).0
 }
 
-const MONTHS: [[u8; 3]; 12] = [
+/// Syslog's month names (RFC 3164), as bytes: compared as 3-byte arrays, not through `memcmp`.
+pub(crate) const MONTHS: [[u8; 3]; 12] = [
     *b"Jan", *b"Feb", *b"Mar", *b"Apr", *b"May", *b"Jun", *b"Jul", *b"Aug", *b"Sep", *b"Oct",
     *b"Nov", *b"Dec",
 ];

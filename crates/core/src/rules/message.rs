@@ -22,9 +22,6 @@ pub struct Prefix<'a> {
     pub pid: Option<i32>,
 }
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
 const DAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
 
 fn digits(b: &[u8], from: usize, n: usize) -> bool {
@@ -50,7 +47,7 @@ fn rfc3164(b: &[u8], i: usize) -> Option<usize> {
     // Compared as 3-byte arrays (integers), not slices through `memcmp`: every candidate
     // line comes through here.
     let month: [u8; 3] = b.get(i..i.saturating_add(3))?.try_into().ok()?;
-    if !MONTHS.iter().any(|m| **m == month) || at(b, i.saturating_add(3)) != b' ' {
+    if !crate::time::MONTHS.contains(&month) || at(b, i.saturating_add(3)) != b' ' {
         return None;
     }
     let mut j = i.saturating_add(4);
